@@ -1,0 +1,31 @@
+# Quick start: `make train` then `make test`. Each sets up .venv/ first (quick when already done).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.digitocr-installed
+
+.PHONY: setup data train test test-fast clean
+
+setup: $(STAMP)
+
+# Re-run the install only when the declared dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+data: setup
+	$(BIN)/digitocr data
+
+train: setup
+	$(BIN)/digitocr train
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

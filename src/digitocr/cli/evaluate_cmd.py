@@ -1,0 +1,48 @@
+"""`digitocr evaluate MODEL`: test accuracy, per-class precision/recall/F1 and the confusion matrix."""
+
+from __future__ import annotations
+
+import argparse
+
+from digitocr.cli.common import add_data_dir, add_json, print_json
+from digitocr.config import CLASS_NAMES
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="measure a saved model on the MNIST test set",
+        description="Test accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model.")
+    parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
+    add_data_dir(parser)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
+    add_json(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from digitocr.data import read_mnist, to_float_images
+    from digitocr.data.memory import Split
+    from digitocr.evaluation import evaluate
+    from digitocr.modelfile import load_model
+    from digitocr.training import resolve_device
+
+    model = load_model(args.model, device=resolve_device(args.device))
+    images, labels = read_mnist(args.data_dir, train=False)
+    metrics = evaluate(model, Split(to_float_images(images), labels))
+    if args.json:
+        print_json(metrics)
+    else:
+        print(format_report(metrics))
+    return 0
+
+
+def format_report(metrics: dict) -> str:
+    lines = [f"test accuracy: {metrics['test_accuracy']:.2%}", "",
+             "class  precision  recall     f1  support"]
+    for name, row in metrics["per_class"].items():
+        lines.append(f"{name:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:5.4f}  {row['support']:7d}")
+    lines += ["", "confusion matrix (rows: true digit, columns: predicted)",
+              "      " + "".join(f"{name:>6}" for name in CLASS_NAMES)]
+    for name, row in zip(CLASS_NAMES, metrics["confusion_matrix"]):
+        lines.append(f"{name:>6}" + "".join(f"{count:6d}" for count in row))
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""`digitocr train`: flags -> TrainConfig -> digitocr.train() -> a summary (or JSON) on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from digitocr.cli.common import (
+    add_data_dir, add_json, fraction, info, int_list, non_negative_int, positive_float, positive_int, print_json,
+)
+from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
+
+# flag destination -> (config section or None for the top level, field name)
+CONFIG_FLAGS = {
+    "model": ("model", "name"), "hidden": ("model", "hidden"), "activation": ("model", "activation"),
+    "dropout": ("model", "dropout"), "batch_norm": ("model", "batch_norm"),
+    "data_dir": ("data", "data_dir"), "val_size": ("data", "val_size"),
+    "epochs": (None, "epochs"), "batch_size": (None, "batch_size"), "lr": (None, "lr"),
+    "optimizer": (None, "optimizer"), "momentum": (None, "momentum"), "weight_decay": (None, "weight_decay"),
+    "schedule": (None, "schedule"), "warmup_fraction": (None, "warmup_fraction"),
+    "label_smoothing": (None, "label_smoothing"), "patience": (None, "patience"), "seed": (None, "seed"),
+    "device": (None, "device"), "precision": (None, "precision"),
+}
+
+
+def register(subparsers) -> None:
+    defaults = TrainConfig()
+    parser = subparsers.add_parser(
+        "train", help="train a model on MNIST and save it",
+        description="Train a classifier on MNIST (validation split for model selection), report its test "
+                    "accuracy once, and save it. Settings: defaults < --config FILE < flags.")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help=f"architecture (default {defaults.model.name})")
+    model.add_argument("--hidden", type=int_list, metavar="W1,W2",
+                       help=f"MLP hidden widths (default {','.join(map(str, defaults.model.hidden))})")
+    model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh"])
+    model.add_argument("--dropout", type=fraction, help="dropout after each hidden layer")
+    model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--epochs", type=positive_int, help=f"(default {defaults.epochs})")
+    optim.add_argument("--batch-size", type=positive_int, help=f"(default {defaults.batch_size})")
+    optim.add_argument("--lr", type=positive_float, help=f"peak learning rate (default {defaults.lr})")
+    optim.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"(default {defaults.optimizer})")
+    optim.add_argument("--momentum", type=fraction, help="SGD momentum / Adam beta1")
+    optim.add_argument("--weight-decay", type=float)
+    optim.add_argument("--schedule", choices=["onecycle", "cosine", "constant"],
+                       help=f"learning-rate schedule (default {defaults.schedule})")
+    optim.add_argument("--warmup-fraction", type=fraction, help="share of steps spent warming up")
+    optim.add_argument("--label-smoothing", type=fraction)
+    optim.add_argument("--patience", type=non_negative_int, help="early stopping after N epochs without "
+                       "a better validation accuracy (0: off)")
+    run_group = parser.add_argument_group("run")
+    add_data_dir(run_group)
+    run_group.add_argument("--val-size", type=non_negative_int, help="validation images held out (default 5000)")
+    run_group.add_argument("--seed", type=int, help="seed of initialisation, split and batch order (default 0)")
+    run_group.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
+    run_group.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                           help="bf16 autocast for speed; auto uses it where the hardware computes bf16 natively")
+    run_group.add_argument("--config", metavar="FILE.json", help="settings from a JSON file "
+                           "(as stored by `digitocr tune`); flags override it")
+    run_group.add_argument("--out", default=DEFAULT_MODEL_PATH, metavar="PATH", help="where to save the model")
+    run_group.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint "
+                           "(its own settings are used)")
+    run_group.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json(run_group)
+    parser.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the --config file, then every flag the user actually gave."""
+    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    for dest, (section, name) in CONFIG_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if section is None:
+            config = dataclasses.replace(config, **{name: value})
+        else:
+            part = dataclasses.replace(getattr(config, section), **{name: value})
+            config = dataclasses.replace(config, **{section: part})
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from digitocr.cli.progress import EpochProgressBars
+    from digitocr.pipeline import train
+    from digitocr.training import read_checkpoint
+
+    if args.resume:
+        config = TrainConfig.from_dict(read_checkpoint(args.resume)["config"])
+        info(f"resuming from {args.resume} with its own settings")
+    else:
+        config = config_from_args(args)
+    callbacks = None if args.quiet else EpochProgressBars(config.epochs)
+    result = train(config, out=args.out, callbacks=callbacks, resume=args.resume)
+    if args.json:
+        print_json(result.summary())
+    else:
+        print(f"test accuracy {result.test_accuracy:.2%} (validation {result.val_accuracy:.2%}) after "
+              f"{len(result.history.epochs)} epochs in {result.train_seconds:.1f} s; model saved to {result.model_path}")
+    return 0

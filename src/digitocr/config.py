@@ -1,0 +1,126 @@
+"""Every setting of digitocr in typed dataclasses, and the constants that training and reading share.
+
+This module imports nothing from the package, so every other module may import it. A config is stored
+in each model file and report as ``asdict(config)`` and rebuilt with ``TrainConfig.from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from digitocr.errors import ConfigError
+
+# Statistics of the 60,000 MNIST training images, pixels scaled to [0, 1]. Training and reading both
+# standardise with these (inside the model), so a user's picture is prepared exactly as training data was.
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+IMAGE_SIZE = 28  # MNIST images are 28x28 pixels, one channel
+NUM_CLASSES = 10
+CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
+
+DEFAULT_MODEL_PATH = "trained_model.pth"
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the classifier; ``name`` picks an entry of ``digitocr.models.MODELS``."""
+
+    name: str = "mlp"
+    hidden: tuple[int, ...] = (256,)  # MLP hidden layer widths, input to output
+    activation: str = "relu"  # relu | gelu | silu | tanh
+    dropout: float = 0.0  # probability, applied after each hidden activation
+    batch_norm: bool = False  # BatchNorm1d after each hidden linear layer
+
+
+@dataclass
+class DataConfig:
+    """Where MNIST lives and how the training set is split."""
+
+    data_dir: str | None = None  # None: $DIGITOCR_DATA, else ~/.cache/digitocr
+    val_size: int = 5000  # images held out of the 60,000 for early stopping and tuning
+
+
+@dataclass
+class TrainConfig:
+    """One training run: model, data, optimiser and schedule. Defaults are the tuned fast route to 98 %."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    epochs: int = 4
+    batch_size: int = 256
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.2  # peak learning rate of the schedule
+    momentum: float = 0.9  # SGD momentum (beta1 for Adam/AdamW)
+    nesterov: bool = True  # SGD only
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # onecycle | cosine | constant
+    warmup_fraction: float = 0.2  # share of all steps spent warming up (onecycle and cosine)
+    label_smoothing: float = 0.1
+    patience: int = 0  # early stopping: epochs without a better val accuracy; 0 disables
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where the hardware has native bf16 math
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from ``asdict`` output; unknown keys are an error, missing keys keep defaults."""
+        values = dict(values)
+        model = _build(ModelConfig, values.pop("model", {}), "model")
+        data = _build(DataConfig, values.pop("data", {}), "data")
+        config = _build(cls, values, "train", model=model, data=data)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> TrainConfig:
+        try:
+            values = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read config file {path}: {error}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object")
+        return cls.from_dict(values)
+
+    def validate(self) -> None:
+        """Raise ConfigError for a value no run could use, before any data is loaded."""
+        checks = [
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (self.batch_size >= 1, "batch size must be at least 1"),
+            (self.lr > 0, "learning rate must be positive"),
+            (self.optimizer in ("sgd", "adam", "adamw"), f"unknown optimizer {self.optimizer!r} (sgd, adam, adamw)"),
+            (self.schedule in ("onecycle", "cosine", "constant"),
+             f"unknown schedule {self.schedule!r} (onecycle, cosine, constant)"),
+            (0 <= self.warmup_fraction < 1, "warmup fraction must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight decay must not be negative"),
+            (0 <= self.model.dropout < 1, "dropout must be in [0, 1)"),
+            (all(width >= 1 for width in self.model.hidden), "hidden sizes must be positive"),
+            (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
+            (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
+            (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+             f"unknown device {self.device!r} (auto, cpu, cuda, mps)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+def _build(kind: type, values: Any, section: str, **fixed: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {section!r} must be an object")
+    known = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown {section} setting(s): {', '.join(unknown)}")
+    # JSON has no tuples; dataclass fields typed as tuples get them back so configs compare equal.
+    coerced = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+    return kind(**coerced, **fixed)

@@ -1,0 +1,66 @@
+"""The classifiers: pure ``nn.Module``s that map pixels (N, 1, 28, 28) in [0, 1] to logits (N, 10).
+
+Standardisation lives inside each model, so every caller (training, predict, the server, ONNX export)
+feeds the same thing. ``MODELS`` maps a config's ``name`` to its class; tests run over the registry.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from digitocr.config import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
+from digitocr.errors import ConfigError
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+class Standardize(nn.Module):
+    """(x - MNIST_MEAN) / MNIST_STD, with the constants stored as buffers so they travel with the weights."""
+
+    def __init__(self, mean: float = MNIST_MEAN, std: float = MNIST_STD):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean))
+        self.register_buffer("std", torch.tensor(std))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+
+class MLP(nn.Module):
+    """Fully connected: standardise, flatten, then [linear, (batch norm), activation, (dropout)] per hidden layer."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {config.activation!r} ({', '.join(ACTIVATIONS)})")
+        self.standardize = Standardize()
+        self.flatten = nn.Flatten()
+        layers: list[nn.Module] = []
+        width = IMAGE_SIZE * IMAGE_SIZE
+        for hidden in config.hidden:
+            layers.append(nn.Linear(width, hidden))
+            if config.batch_norm:
+                layers.append(nn.BatchNorm1d(hidden))
+            layers.append(ACTIVATIONS[config.activation]())
+            if config.dropout > 0:
+                layers.append(nn.Dropout(config.dropout))
+            width = hidden
+        layers.append(nn.Linear(width, NUM_CLASSES))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, 1, 28, 28) in [0, 1] -> (N, 10) logits
+        return self.layers(self.flatten(self.standardize(x)))
+
+
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    if config.name not in MODELS:
+        raise ConfigError(f"unknown model {config.name!r} ({', '.join(MODELS)})")
+    return MODELS[config.name](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())

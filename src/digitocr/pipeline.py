@@ -1,0 +1,80 @@
+"""The one place that wires data -> model -> train -> evaluate -> save: what `digitocr train` runs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
+from digitocr.data import MNISTData, load_mnist
+from digitocr.data.sources import Log, log_to_stderr
+from digitocr.evaluation import evaluate
+from digitocr.modelfile import save_model
+from digitocr.models import build_model
+from digitocr.training import History, TrainCallbacks, accuracy, default_checkpoint_path, fit, resolve_device
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    config: TrainConfig
+    history: History
+    val_accuracy: float
+    test_accuracy: float
+    metrics: dict  # evaluate()'s output on the test set
+    train_seconds: float  # the training loop alone, validation included
+    model_path: Path | None
+    data_sha256: str
+
+    def summary(self) -> dict:
+        """What `digitocr train --json` prints."""
+        return {
+            "test_accuracy": self.test_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "epochs": len(self.history.epochs),
+            "best_epoch": self.history.best_epoch,
+            "train_seconds": round(self.train_seconds, 3),
+            "model_path": str(self.model_path) if self.model_path else None,
+            "history": [
+                {"epoch": s.epoch, "seconds": round(s.seconds, 3), "train_loss": s.train_loss,
+                 "val_accuracy": s.val_accuracy} for s in self.history.epochs
+            ],
+            "config": self.config.to_dict(),
+        }
+
+
+def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MODEL_PATH,
+          callbacks: TrainCallbacks | None = None, resume: str | Path | None = None,
+          data: MNISTData | None = None, log: Log = log_to_stderr) -> TrainResult:
+    """Train a model as ``config`` says, report its test accuracy once, and save it to ``out`` (None: don't).
+
+    ``data`` may be passed in to reuse splits already in memory (tuning, tests); it must match the config's seed.
+    """
+    config = config or TrainConfig()
+    config.validate()
+    device = resolve_device(config.device)
+    if data is None:
+        data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=log)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model).to(device)
+    checkpoint = default_checkpoint_path(out or DEFAULT_MODEL_PATH)
+    started = time.perf_counter()
+    history = fit(model, data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
+    train_seconds = time.perf_counter() - started
+    metrics = evaluate(model, data.test)
+    val_accuracy = accuracy(model, data.val.to(device))
+    model_path = None
+    if out is not None:
+        model_path = save_model(out, model, config, data_sha256=data.sha256, metrics={
+            "test_accuracy": metrics["test_accuracy"], "val_accuracy": val_accuracy,
+            "per_class": metrics["per_class"], "train_seconds": train_seconds,
+            "epochs": len(history.epochs), "history": history.to_list()})
+        if resume is not None and Path(resume) == checkpoint:
+            checkpoint.unlink(missing_ok=True)  # the run it saved is finished
+    return TrainResult(model=model, config=config, history=history, val_accuracy=val_accuracy,
+                       test_accuracy=metrics["test_accuracy"], metrics=metrics, train_seconds=train_seconds,
+                       model_path=model_path, data_sha256=data.sha256)

@@ -1,0 +1,298 @@
+"""The training loop: optimiser, learning-rate schedule, validation each epoch, checkpoints on Ctrl-C.
+
+Fast because the data is one tensor in memory and batches are taken by index, not because the loop is
+clever. Library code: it reports through ``TrainCallbacks`` and returns a ``History``; it prints nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from digitocr.config import TrainConfig
+from digitocr.data import MNISTData, Split, batches_per_epoch, shuffled_batches
+from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
+
+CHECKPOINT_FORMAT = "digitocr-checkpoint"
+
+
+@dataclass
+class EpochStats:
+    epoch: int  # 1-based
+    seconds: float
+    train_loss: float  # mean over the epoch's batches
+    val_accuracy: float  # 0-1; NaN when there is no validation split
+    lr: float  # learning rate at the end of the epoch
+
+
+@dataclass
+class History:
+    epochs: list[EpochStats] = field(default_factory=list)
+    best_epoch: int = 0  # the epoch whose weights the model holds after fit()
+
+    def to_list(self) -> list[dict]:
+        return [asdict(stats) for stats in self.epochs]
+
+
+class TrainCallbacks:
+    """Hooks for progress display and tuning; each does nothing unless overridden."""
+
+    def on_epoch_start(self, epoch: int, steps: int) -> None: ...
+
+    def on_step(self, step: int, loss: float, images: int) -> None: ...
+
+    def on_epoch_end(self, stats: EpochStats) -> None: ...  # may raise to stop training (e.g. pruning)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; asking for one that is absent is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but no CUDA GPU is available (try --device cpu)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device mps was asked for, but Apple's MPS is not available (try --device cpu)")
+    return torch.device(name)
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: asked for, or ``auto`` on hardware with native bf16 arithmetic.
+
+    On CPUs without it, bf16 is emulated and slower than fp32, so ``auto`` keeps fp32 there.
+    """
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return _cpu_has_native_bf16()
+    return False
+
+
+def _cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Logits (N, 10) of images (N, 1, 28, 28) in [0, 1], in eval mode, on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = [model(images[start:start + batch_size].to(device)) for start in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0, 10)
+
+
+def accuracy(model: nn.Module, split: Split) -> float:
+    if len(split) == 0:
+        return math.nan
+    predictions = predict_logits(model, split.images).argmax(1)
+    return (predictions == split.labels.to(predictions.device)).float().mean().item()
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
+    kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return kind(model.parameters(), lr=config.lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The schedule as a pure function of the step, so a resumed run needs no scheduler state."""
+    if config.schedule == "constant":
+        return config.lr
+    progress = step / max(total_steps - 1, 1)
+    warmup = config.warmup_fraction
+    if config.schedule == "onecycle":
+        # As torch's OneCycleLR: cosine up from lr/25 to lr, then cosine down to lr/25e4.
+        start, end = config.lr / 25, config.lr / 25e4
+        if progress < warmup:
+            return _cosine_between(start, config.lr, progress / warmup)
+        return _cosine_between(config.lr, end, (progress - warmup) / (1 - warmup))
+    # cosine with linear warm-up
+    if progress < warmup:
+        return config.lr * (step + 1) / max(round(warmup * total_steps), 1)
+    return _cosine_between(config.lr, 0.0, (progress - warmup) / (1 - warmup))
+
+
+def _cosine_between(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) * (1 + math.cos(math.pi * min(fraction, 1.0))) / 2
+
+
+class _InterruptFlag:
+    """Turns the first Ctrl-C into a flag checked between steps, so a checkpoint is never taken mid-step."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+        signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C stops at once
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@dataclass
+class _Position:
+    """Where training stands: what a checkpoint must hold to go on exactly as if never stopped."""
+
+    epoch: int = 0  # 0-based epoch in progress
+    step_in_epoch: int = 0
+    epoch_generator_state: torch.Tensor | None = None  # batch-order RNG as it was when the epoch began
+    loss_sum: float = 0.0
+
+
+def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: TrainCallbacks | None = None,
+        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None) -> History:
+    """Train ``model`` in place on ``data.train``, validating on ``data.val`` after each epoch.
+
+    The model ends with the weights of its best validation epoch. Ctrl-C saves a checkpoint to
+    ``checkpoint_path`` and raises TrainingInterrupted; ``resume_from`` continues from such a file.
+    """
+    callbacks = callbacks or TrainCallbacks()
+    device = next(model.parameters()).device
+    train, val = data.train.to(device), data.val.to(device)
+    steps_per_epoch = batches_per_epoch(train, config.batch_size)
+    if steps_per_epoch == 0:
+        raise ConfigError(f"batch size {config.batch_size} is larger than the {len(train)} training images")
+    total_steps = config.epochs * steps_per_epoch
+    optimizer = make_optimizer(model, config)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    bf16 = uses_bf16(config.precision, device)
+    history, position = History(), _Position()
+    best_state, best_accuracy = None, -1.0
+    if resume_from is not None:
+        best_state, best_accuracy = _restore(resume_from, model, optimizer, generator, history, position, config)
+
+    model.train()
+    with _InterruptFlag() as interrupt:
+        for epoch in range(position.epoch, config.epochs):
+            if position.epoch_generator_state is None:
+                position.epoch_generator_state = generator.get_state()
+            generator.set_state(position.epoch_generator_state)
+            callbacks.on_epoch_start(epoch + 1, steps_per_epoch)
+            started = time.perf_counter()
+            for images, labels in shuffled_batches(train, config.batch_size, generator, skip=position.step_in_epoch):
+                if interrupt.raised:
+                    raise TrainingInterrupted(str(_save_checkpoint(
+                        checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy)))
+                step = epoch * steps_per_epoch + position.step_in_epoch
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(config, step, total_steps)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(images)
+                loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise TrainingDiverged(
+                        f"loss became {loss_value} at step {step + 1} (epoch {epoch + 1}); "
+                        f"try a lower learning rate than {config.lr:g}")
+                position.loss_sum += loss_value
+                position.step_in_epoch += 1
+                callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
+            val_accuracy = accuracy(model, val)
+            model.train()
+            stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
+                               train_loss=position.loss_sum / steps_per_epoch, val_accuracy=val_accuracy,
+                               lr=optimizer.param_groups[0]["lr"])
+            history.epochs.append(stats)
+            position = _Position(epoch=epoch + 1)
+            # Model selection on validation only; without a validation split the last epoch wins.
+            if math.isnan(val_accuracy) or val_accuracy > best_accuracy:
+                best_accuracy, history.best_epoch = val_accuracy, epoch + 1
+                best_state = copy.deepcopy(model.state_dict())
+            callbacks.on_epoch_end(stats)
+            if config.patience and epoch + 1 - history.best_epoch >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def default_checkpoint_path(model_path: str | Path) -> Path:
+    path = Path(model_path)
+    return path.with_name(path.stem + ".ckpt")
+
+
+def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy) -> Path:
+    path = Path(path or "digitocr-interrupted.ckpt")
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": history.to_list(),
+        "best_epoch": history.best_epoch,
+        "best_state": best_state,
+        "best_accuracy": best_accuracy,
+        "epoch": position.epoch,
+        "step_in_epoch": position.step_in_epoch,
+        "epoch_generator_state": position.epoch_generator_state,
+        "loss_sum": position.loss_sum,
+        "torch_rng_state": torch.get_rng_state(),
+    }
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelFileError(f"checkpoint not found: {path}") from None
+    except Exception as error:
+        raise ModelFileError(f"{path} is not a readable digitocr checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path} is not a digitocr checkpoint")
+    return payload
+
+
+def _restore(path, model, optimizer, generator, history, position, config) -> tuple[dict | None, float]:
+    payload = read_checkpoint(path)
+    if payload["config"] != config.to_dict():
+        raise ConfigError(f"checkpoint {path} was made with another configuration; resume it with its own")
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    history.epochs = [EpochStats(**stats) for stats in payload["history"]]
+    history.best_epoch = payload["best_epoch"]
+    position.epoch = payload["epoch"]
+    position.step_in_epoch = payload["step_in_epoch"]
+    position.epoch_generator_state = payload["epoch_generator_state"]
+    position.loss_sum = payload["loss_sum"]
+    torch.set_rng_state(payload["torch_rng_state"])
+    generator.set_state(position.epoch_generator_state)
+    return payload["best_state"], payload["best_accuracy"]

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny IDX files the tests write, real MNIST (cached in the user's data folder), a model."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digitocr.data import MNIST_FILES, ensure_mnist, raw_dir
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """IDX3 as in the MNIST files: magic 2051, count, rows, cols (big-endian), then uint8 pixels."""
+    count, rows, cols = images.shape
+    path.write_bytes(struct.pack(">IIII", 2051, count, rows, cols) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    path.write_bytes(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> tuple[Path, dict[str, str]]:
+    """A data folder with a 200 + 50 image fake MNIST, and the checksums that make it pass verification."""
+    rng = np.random.default_rng(0)
+    folder = raw_dir(tmp_path)
+    folder.mkdir(parents=True)
+    files = {
+        "train-images-idx3-ubyte": lambda p: write_idx_images(p, rng.integers(0, 256, (200, 28, 28))),
+        "train-labels-idx1-ubyte": lambda p: write_idx_labels(p, np.arange(200) % 10),
+        "t10k-images-idx3-ubyte": lambda p: write_idx_images(p, rng.integers(0, 256, (50, 28, 28))),
+        "t10k-labels-idx1-ubyte": lambda p: write_idx_labels(p, np.arange(50) % 10),
+    }
+    checksums = {}
+    for name, write in files.items():
+        write(folder / name)
+        checksums[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    assert set(checksums) == set(MNIST_FILES)
+    return tmp_path, checksums
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """Real, verified MNIST in the default data folder ($DIGITOCR_DATA or ~/.cache/digitocr), fetched once."""
+    return ensure_mnist()
+
+
+@pytest.fixture(scope="session")
+def trained_model_path(tmp_path_factory, mnist_root) -> Path:
+    """A default MLP trained once on real MNIST for the tests that need a real model."""
+    from digitocr.pipeline import train
+
+    path = tmp_path_factory.mktemp("model") / "trained_model.pth"
+    torch.manual_seed(0)
+    train(out=path)
+    return path
