@@ -1,0 +1,38 @@
+"""What turns normalised 28x28 digit images into class probabilities: PyTorch, or ONNX Runtime without torch.
+
+Every backend has ``probabilities(images)``: float32 numpy (N, 28, 28) in [0, 1] -> float32 numpy (N, 10).
+The reading pipeline around it uses numpy and Pillow only, so the ONNX backend works where torch is absent.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+class TorchBackend:
+    def __init__(self, model_path: str | os.PathLike, device: str | None = None):
+        from digitocr.modelfile import read_model_file
+
+        self.device = device or "cpu"
+        self.model_file = read_model_file(model_path, device=self.device)
+        self.model = self.model_file.model
+        self.metadata = self.model_file.metadata
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        with torch.inference_mode():
+            return self.model(batch.to(self.device)).softmax(1).float().cpu().numpy()
+
+
+def make_backend(model_path: str | os.PathLike, device: str | None = None, backend: str = "torch"):
+    if backend == "torch":
+        return TorchBackend(model_path, device)
+    if backend == "onnx":
+        from digitocr.onnx_runtime import OnnxBackend  # written with the export issue
+
+        return OnnxBackend(model_path)
+    raise ValueError(f"unknown backend {backend!r} (torch, onnx)")
