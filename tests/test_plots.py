@@ -67,12 +67,15 @@ def test_training_curves_plot_the_history():
     assert list(loss_line.get_ydata()) == [1.0, 0.5, 1 / 3]
     assert np.allclose(accuracy_line.get_ydata(), [91, 92, 93])
     assert all(ax.get_xlabel() == "epoch" for ax in figure.axes)
+    without_validation = plots.training_curves([{"epoch": 1, "train_loss": 1.0, "val_accuracy": None}])
+    assert "no validation split" in axis_texts(without_validation)
 
 
 def test_class_distribution_bars_are_each_splits_shares():
-    counts = {"train": [10] * 9 + [30], "test": [1] * 10}
+    counts = {"train": [10] * 9 + [30], "val": [0] * 10, "test": [1] * 10}  # an empty split is left out
     figure = plots.class_distribution(counts)
     heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert len(heights) == 20
     assert heights[:10] == pytest.approx([100 / 12] * 9 + [100 / 4])
     assert heights[10:] == pytest.approx([10] * 10)
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from digitocr.config import CLASS_NAMES, NUM_CLASSES
@@ -86,11 +87,12 @@ def class_distribution(counts: Mapping[str, Sequence[int]], title: str = "Share 
 
     Bars show each class's share of its split, so splits of different sizes compare at a glance.
     """
+    counts = {name: values for name, values in counts.items() if _array(values).sum() > 0}  # e.g. no val split
     figure = Figure(figsize=(9, 4.5), layout="constrained")
     ax = figure.subplots()
     width = 0.8 / max(len(counts), 1)
     positions = np.arange(NUM_CLASSES)
-    highest = 0.0
+    highest = 100 / NUM_CLASSES
     for i, (name, values) in enumerate(counts.items()):
         values = _array(values)
         shares = 100 * values / max(values.sum(), 1)
@@ -143,8 +145,10 @@ def training_curves(history: Sequence[Mapping], title: str = "Training curves") 
     right.plot(epochs, accuracy, marker="o", color=COLOURS[1])
     right.set_title("validation accuracy")
     right.set_ylabel("accuracy (%)")
-    best = int(np.nanargmax(accuracy)) if not all(math.isnan(a) for a in accuracy) else None
-    if best is not None:
+    if all(math.isnan(value) for value in accuracy):
+        right.text(0.5, 0.5, "no validation split", ha="center", va="center", transform=right.transAxes)
+    else:
+        best = int(np.nanargmax(accuracy))
         right.annotate(f"{accuracy[best]:.2f} %", (epochs[best], accuracy[best]), textcoords="offset points",
                        xytext=(0, -16), ha="center", fontsize=9)
     for ax in (left, right):
@@ -160,8 +164,6 @@ def confusion_matrix(matrix, title: str = "Confusion matrix (test set)") -> Figu
 
     The colour is log-scaled so the few off-diagonal errors stand out next to ~1,000 correct per class.
     """
-    from matplotlib.colors import LogNorm
-
     matrix = _array(matrix).astype(int)
     total, correct = int(matrix.sum()), int(np.trace(matrix))
     figure = Figure(figsize=(8, 7), layout="constrained")
