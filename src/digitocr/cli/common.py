@@ -7,21 +7,12 @@ import json
 import math
 import sys
 
+from digitocr.jsonable import jsonable
+
 
 def print_json(value: dict) -> None:
     """One JSON object on one line: the last line of stdout, for scripts."""
-    print(json.dumps(_jsonable(value), separators=(",", ":")))
-
-
-def _jsonable(value):
-    # JSON has no NaN; an absent validation split reports null rather than an invalid document.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
+    print(json.dumps(jsonable(value), separators=(",", ":")))
 
 
 def info(message: str) -> None:
@@ -86,3 +77,14 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def add_report_dir(parser) -> None:
+    parser.add_argument("--report-dir", metavar="DIR", help="also write PNG figures (samples, class counts, "
+                        "training curves, confusion matrix, mistakes) and metrics.json into DIR")
+
+
+def report_written(paths: dict) -> None:
+    """One line on stderr, so a --json line stays the last line of stdout."""
+    folder = next(iter(paths.values())).parent
+    info(f"report: {', '.join(sorted(path.name for path in paths.values()))} in {folder}")
