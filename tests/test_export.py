@@ -163,7 +163,8 @@ def test_recognizer_reads_a_picture_with_onnx_and_no_torch(trained_model_path, t
     done = _run_without_torch(f"""
         import json
         from digitocr.reading import Recognizer
-        print(json.dumps(Recognizer(model_path={str(onnx_path)!r}, backend="onnx").read({str(tmp_path / "digit.png")!r}).to_dict()))
+        reader = Recognizer(model_path={str(onnx_path)!r}, backend="onnx")
+        print(json.dumps(reader.read({str(tmp_path / "digit.png")!r}).to_dict()))
         assert not any(name.split(".")[0] == "torch" for name in sys.modules)
     """)
     assert done.returncode == 0, done.stderr

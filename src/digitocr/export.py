@@ -76,7 +76,8 @@ def export_onnx(model: torch.nn.Module, path: Path, metadata: dict[str, str] | N
 
     example, dynamic_shapes = _example_and_dynamic_batch()
     program = torch.onnx.export(model.eval().cpu(), example, dynamo=True, dynamic_shapes=dynamic_shapes,
-                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=ONNX_OPSET)
+                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=ONNX_OPSET,
+                                verbose=False)  # verbose prints progress on stdout, which is for results
     program.save(str(path))
     graph = onnx.load(str(path))
     if metadata:
@@ -138,13 +139,15 @@ def model_card(exported: Path, model_file: ModelFile, metrics: dict, format: str
 A handwritten-digit classifier trained with digitocr, exported as {FORMAT_NAMES[format]} on {_today()}.
 
 ## Model
-- Architecture: `{config.model.name}` — hidden widths {list(config.model.hidden)}, activation {config.model.activation}, \
-dropout {config.model.dropout}, batch norm {config.model.batch_norm}
+- Architecture: `{config.model.name}` — hidden widths {list(config.model.hidden)}, \
+activation {config.model.activation}, dropout {config.model.dropout}, batch norm {config.model.batch_norm}
 - Parameters: {count_parameters(model_file.model):,}
 - Input: float32 `[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}]` pixels in [0, 1], white digit on black, centred MNIST-style \
 (the model standardises with the MNIST mean and std itself); any batch size N
-- Output: float32 logits `[N, {len(CLASS_NAMES)}]` for the digits {', '.join(CLASS_NAMES)} (softmax gives probabilities)
-- Exported by: `digitocr export` ({format}); trained with {versions or 'unknown versions'}; created {metadata.get('created')}
+- Output: float32 logits `[N, {len(CLASS_NAMES)}]` for the digits {', '.join(CLASS_NAMES)} \
+(softmax gives probabilities)
+- Exported by: `digitocr export` ({format}); trained with {versions or 'unknown versions'}; \
+created {metadata.get('created')}
 
 ```
 {model_file.model}
@@ -169,9 +172,9 @@ Overall: **{_percent(metrics['test_accuracy'])}** on the 10,000 MNIST test image
 {rows}
 
 ## Intended use
-Reading single handwritten Western Arabic digits (0-9), not letters or words, after they have been cut out, size-normalised and centred
-like MNIST (digitocr's reading pipeline does this for whole pictures). Fit for demos, teaching and forms where
-digits are written one per box.
+Reading single handwritten Western Arabic digits (0-9), not letters or words, after they have been cut out,
+size-normalised and centred like MNIST (digitocr's reading pipeline does this for whole pictures). Fit for demos,
+teaching and forms where digits are written one per box.
 
 ## Limits
 - Digits only: letters, symbols and other numeral systems (Eastern Arabic, Devanagari, Chinese, ...) are

@@ -233,7 +233,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             val_accuracy = accuracy(model, val)
             model.train()
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
-                               train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch, val_accuracy=val_accuracy,
+                               train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
+                               val_accuracy=val_accuracy,
                                lr=optimizer.param_groups[0]["lr"])
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)
