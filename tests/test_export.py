@@ -26,7 +26,8 @@ import sys
 class BlockTorch:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("torch", "torchvision"):
-            raise ImportError(f"{name} is blocked: this process pretends PyTorch is not installed")
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked: as if PyTorch were not installed)",
+                                      name=name)
 sys.meta_path.insert(0, BlockTorch())
 """
 
@@ -127,6 +128,16 @@ def test_onnx_backend_and_reading_package_import_without_torch(untrained_onnx):
     """)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["(3,", "10)"]
+
+
+def test_commands_that_need_torch_say_which_extra_to_install(tmp_path):
+    done = _run_without_torch("""
+        from digitocr.cli import main
+        raise SystemExit(main(["train", "--epochs", "1"]))
+    """)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("digitocr: error: `digitocr train` needs torch, which is not installed "
+                                   "(pip install 'digitocr[train]')")
 
 
 @pytest.mark.slow
