@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitocr import distributed
 from digitocr.config import TrainConfig
-from digitocr.data import MNISTData, Split, batches_per_epoch, shuffled_batches
+from digitocr.data import MNISTData, Split, shuffled_batches
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
@@ -103,10 +104,14 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 409
 
 
 def accuracy(model: nn.Module, split: Split) -> float:
+    """Share of ``split`` classified right; under torchrun each rank counts its shard and the counts are summed."""
     if len(split) == 0:
         return math.nan
-    predictions = predict_logits(model, split.images).argmax(1)
-    return (predictions == split.labels.to(predictions.device)).float().mean().item()
+    index = distributed.shard(torch.arange(len(split), device=split.labels.device), drop_remainder=False)
+    predictions = predict_logits(distributed.unwrap(model), split.images[index]).argmax(1)
+    correct = (predictions == split.labels[index].to(predictions.device)).sum().item()
+    correct, total = distributed.all_reduce_sum(correct, len(index))
+    return correct / total
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -180,7 +185,10 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
     callbacks = callbacks or TrainCallbacks()
     device = next(model.parameters()).device
     train, val = data.train.to(device), data.val.to(device)
-    steps_per_epoch = batches_per_epoch(train, config.batch_size)
+    # Under torchrun each rank takes batch_size / world_size images of its shard per step: the same global
+    # batch, steps per epoch and schedule as one process.
+    batch_size = distributed.local_batch_size(config.batch_size)
+    steps_per_epoch = distributed.shard_size(len(train)) // batch_size
     if steps_per_epoch == 0:
         raise ConfigError(f"batch size {config.batch_size} is larger than the {len(train)} training images")
     total_steps = config.epochs * steps_per_epoch
@@ -200,7 +208,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             generator.set_state(position.epoch_generator_state)
             callbacks.on_epoch_start(epoch + 1, steps_per_epoch)
             started = time.perf_counter()
-            for images, labels in shuffled_batches(train, config.batch_size, generator, skip=position.step_in_epoch):
+            for images, labels in shuffled_batches(train, batch_size, generator, skip=position.step_in_epoch,
+                                                   shard=distributed.shard):
                 if interrupt.raised:
                     raise TrainingInterrupted(str(_save_checkpoint(
                         checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy)))
@@ -224,7 +233,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             val_accuracy = accuracy(model, val)
             model.train()
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
-                               train_loss=position.loss_sum / steps_per_epoch, val_accuracy=val_accuracy,
+                               train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
+                               val_accuracy=val_accuracy,
                                lr=optimizer.param_groups[0]["lr"])
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)

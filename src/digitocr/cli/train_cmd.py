@@ -85,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from digitocr import distributed
     from digitocr.cli.progress import EpochProgressBars
     from digitocr.pipeline import train
     from digitocr.training import read_checkpoint
@@ -94,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         info(f"resuming from {args.resume} with its own settings")
     else:
         config = config_from_args(args)
-    callbacks = None if args.quiet else EpochProgressBars(config.epochs)
+    # Under torchrun every rank runs this; rank 0 alone shows progress and prints the result.
+    callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs)
     result = train(config, out=args.out, callbacks=callbacks, resume=args.resume)
+    if not distributed.is_main():
+        return 0
     if args.report_dir:
         from digitocr.reports import write_train_report
 
