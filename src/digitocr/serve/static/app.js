@@ -144,7 +144,8 @@ function renderBars(digits) {
       bar.setAttribute("role", "listitem");
       bar.setAttribute("aria-label", `${digit}: ${(p * 100).toFixed(1)} percent`);
       bar.innerHTML = `<span class="value">${reading ? Math.round(p * 100) : ""}</span>` +
-        `<div class="fill" style="height:${(p * 70).toFixed(1)}%"></div><span class="digit">${digit}</span>`;
+        `<div class="track"><div class="fill" style="height:${(p * 100).toFixed(1)}%"></div></div>` +
+        `<span class="digit">${digit}</span>`;
       chart.append(bar);
     });
     group.append(chart);
