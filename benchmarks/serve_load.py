@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import io
 import json
@@ -111,6 +112,8 @@ def main() -> int:
     parser.add_argument("--model", default="trained_model.pth", help="a model file (default trained_model.pth)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--url", help="load a server that is already running (e.g. one started with other "
+                        "uvicorn options) instead of starting `digitocr serve`")
     args = parser.parse_args()
     if not os.path.isfile(args.model):
         sys.exit(f"no model at {args.model}: make one with `digitocr train`, or pass --model PATH")
@@ -118,8 +121,8 @@ def main() -> int:
     png = canvas_picture()
     baseline = in_process_baseline(args.model, png, repeats=200)
     request = multipart_request(png)
-    with running_server(args.model) as base:
-        port = int(base.rsplit(":", 1)[1])
+    with contextlib.nullcontext(args.url) if args.url else running_server(args.model) as base:
+        port = int(base.rstrip("/").rsplit(":", 1)[1])
         asyncio.run(load(port, request, baseline["answer"], requests=4 * args.clients, clients=args.clients))  # warm-up
         latencies, errors, seconds = asyncio.run(load(port, request, baseline["answer"], args.requests, args.clients))
 

@@ -84,7 +84,8 @@ def photo(tmp_path_factory, trained_model_path, mnist_root):
     model = load_model(trained_model_path)
     with torch.no_grad():
         probabilities = model(images[:200, None].float() / 255).softmax(1)
-    confident = int(torch.nonzero((probabilities.argmax(1) == labels[:200]) & (probabilities.max(1).values > 0.8))[0])
+    read_right = (probabilities.argmax(1) == labels[:200]) & (probabilities.max(1).values > 0.8)
+    confident = int(read_right.nonzero()[0])
     pixels = 235 - images[confident].numpy().astype(np.float32) * 0.8  # grey-white paper, dark grey ink
     path = tmp_path_factory.mktemp("photo") / "digit.jpg"
     Image.fromarray(pixels.astype(np.uint8)).resize((336, 336), Image.BICUBIC).save(path, quality=92)
