@@ -137,11 +137,32 @@ def test_draw_clear_and_upload_in_the_browser(server, browser, photo, tmp_path):
     page.close()
 
 
-def test_blank_pad_says_nothing_was_recognised(server, browser):
+def test_keyboard_reads_and_clears(server, browser):
     page = browser.new_page()
     page.goto(server)
     page.click("#predict")
     assert "Draw a digit first" in page.text_content("#pad-message")
+    draw(page, DIGITS["1"])
+    assert wait_for_prediction(page, "1") == "1"
+    page.focus("#pad")
+    page.keyboard.press("Escape")
+    assert page.text_content("#prediction") == ""
+    page.keyboard.press("Tab")  # from the pad to the buttons, in reading order
+    assert page.evaluate("document.activeElement.id") == "clear"
+    page.close()
+
+
+def test_page_says_plainly_when_nothing_was_recognised(server, browser, photo):
+    page = browser.new_page()
+    # The server's answer for a picture without digits, whatever this model makes of the scribble below.
+    page.route("**/api/predict*", lambda route: route.fulfill(json={"text": "", "digits": []}))
+    page.goto(server)
+    draw(page, [[(0.1, 0.1), (0.12, 0.12)]])
+    page.wait_for_function("document.querySelector('#pad-message').textContent.length > 0")
+    assert "Nothing recognised" in page.text_content("#pad-message")
+    assert page.text_content("#prediction") == ""
+    page.set_input_files("#photo", str(photo[0]))
+    page.wait_for_function("document.querySelector('#photo-result').textContent.startsWith('No digits')")
     page.close()
 
 

@@ -61,8 +61,8 @@ async def lifespan(app: FastAPI):
     yield
 
 
-def get_settings(request: Request) -> ServeSettings:
-    return request.app.state.settings
+async def get_settings(request: Request) -> ServeSettings:
+    return request.app.state.settings  # async: a plain def would cost a trip through the thread pool
 
 
 async def request_picture(request: Request, settings: ServeSettings = Depends(get_settings)) -> bytes:
