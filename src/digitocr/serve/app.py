@@ -30,9 +30,10 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
         "image": {"type": "string", "description": "a data URL (data:image/png;base64,...) or bare base64"}}}},
     "image/*": {"schema": {"type": "string", "format": "binary"}},
 }}}
+# 413 comes from FastAPI's own body limit, as JSON or (for an oversized Content-Length) plain text.
 ERRORS = {status: {"model": ErrorDetail, "description": text} for status, text in {
     400: "not a picture, truncated, a decompression bomb, or a malformed envelope",
-    413: "the body is over the size limit", 415: "a content type other than multipart, JSON or image/*"}.items()}
+    413: "Content Too Large: the body is over the size limit", 415: "a content type other than multipart, JSON or image/*"}.items()}
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -85,7 +86,7 @@ def predict(request: Request, data: bytes = Depends(request_picture),
     picture = decode_picture(data, settings.max_pixels)
     result = request.app.state.recognizer.read(picture)
     answer = result.to_dict()
-    if probabilities and result.digits:
+    if probabilities and result.digits and all(digit.image is not None for digit in result.digits):
         images = np.stack([digit.image for digit in result.digits])
         for entry, row in zip(answer["digits"], request.app.state.backend.probabilities(images)):
             entry["probabilities"] = [round(float(p), 6) for p in row]
