@@ -5,6 +5,7 @@ Needs Debian's Chromium at /usr/bin/chromium (`.ci/run` installs it) and trains 
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import io
 import math
@@ -220,3 +221,18 @@ def test_upload_of_a_picture_in_another_format(server, photo):
     picture.save(buffer, "WEBP")
     answer = httpx.post(f"{server}/api/predict", files={"image": ("digit.webp", buffer.getvalue())}).json()
     assert answer["text"] == photo[1]
+
+
+def test_photo_can_be_dropped_on_the_page(server, browser, photo):
+    path, label = photo
+    page = browser.new_page()
+    page.goto(server)
+    page.evaluate("""async (base64) => {
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        const drop = new DataTransfer();
+        drop.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' }));
+        document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true }));
+    }""", base64.b64encode(path.read_bytes()).decode())
+    page.wait_for_function("document.querySelector('#photo-result').textContent.startsWith('Read')", timeout=20_000)
+    assert label in page.text_content("#photo-result strong")
+    page.close()
