@@ -112,7 +112,7 @@ def crop_digit(contrast: np.ndarray, mask: np.ndarray, box: tuple[int, int, int,
     keep = _dilate(mask)  # one pixel of margin keeps the anti-aliased edge of the strokes
     ink = contrast[y0:y1, x0:x1] * keep
     strong = ink[mask]
-    level = float(np.percentile(strong, 90)) if strong.size else 1.0
+    level = float(np.percentile(strong, 50)) if strong.size else 1.0
     return np.clip(ink / max(level, 1e-6), 0, 1)
 
 
@@ -167,8 +167,9 @@ def paste_centred(digit: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
         return canvas
     cy = (digit.sum(1) * np.arange(height)).sum() / total
     cx = (digit.sum(0) * np.arange(width)).sum() / total
-    top = int(np.clip(round(size / 2 - 0.5 - cy), 0, size - height))  # the box never leaves the canvas
-    left = int(np.clip(round(size / 2 - 0.5 - cx), 0, size - width))
+    # MNIST puts the centre of mass at pixel (14, 14); the box never leaves the canvas.
+    top = int(np.clip(round(size / 2 - cy), 0, size - height))
+    left = int(np.clip(round(size / 2 - cx), 0, size - width))
     canvas[top:top + height, left:left + width] = digit
     return canvas
 
