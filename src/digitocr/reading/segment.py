@@ -157,19 +157,19 @@ def make_pieces(labels: np.ndarray, boxes: np.ndarray, groups: list[list[int]]) 
     return pieces
 
 
-def split_touching(piece: Piece, digit_width: float | None) -> list[Piece]:
+def split_touching(piece: Piece, digit_width: float | None, count: int | None = None) -> list[Piece]:
     """Cut a piece much wider than one digit into several at the thinnest columns near the expected cuts.
 
-    Only where the evidence is clear: wider than 1.1x its height and than the digits beside it (alone:
-    1.3x its height), and each cut goes through a column crossing a single stroke (where
+    Only proposed where the shape allows it: wider than 1.1x its height and than the digits beside it,
+    and each cut goes through a column crossing a single stroke (where
     two digits touch) within a fifth of a digit of where it is expected; a cut through a wide 0 would
-    cross two strokes and is not made.
+    cross two strokes and is not made, unless the piece is wider than 1.5x its height (0.5 % of MNIST
+    digits are), when the column with the least ink is cut anyway. ``count`` overrides the number of
+    digits the widths suggest.
     """
-    if digit_width is None:  # nothing to compare with: only clearly wide pieces (1.8 % of MNIST digits are)
-        if piece.width <= 1.3 * piece.height:
-            return [piece]
+    if digit_width is None:  # nothing to compare with: a digit is about 3/4 as wide as it is tall
         digit_width = 0.75 * piece.height
-    count = int(np.clip(round(piece.width / max(digit_width, 1)), 1, 8))
+    count = count or int(np.clip(round(piece.width / max(digit_width, 1)), 1, 8))
     if count < 2 or piece.width <= 1.1 * piece.height:
         return [piece]
     ink_per_column = piece.mask.sum(0)
@@ -187,7 +187,7 @@ def split_touching(piece: Piece, digit_width: float | None) -> list[Piece]:
         # Fewest strokes crossed, then least ink, then nearest the expected cut.
         order = np.lexsort((np.abs(columns - expected), ink_per_column[lo:hi], strokes_per_column[lo:hi]))
         best = int(columns[order[0]])
-        if strokes_per_column[best] <= 1:
+        if strokes_per_column[best] <= 1 or piece.width > 1.5 * piece.height:
             cuts.append(best)
     cuts.append(piece.width)
     parts = [_trimmed(piece, left, right) for left, right in zip(cuts[:-1], cuts[1:])]
@@ -206,8 +206,13 @@ def _trimmed(piece: Piece, left: int, right: int) -> Piece | None:
                  mask)
 
 
-def find_digits(mask: np.ndarray) -> list[Piece]:
-    """The digits in an ink mask, left to right: label, group, drop stray marks, split touching digits."""
+def find_digit_choices(mask: np.ndarray) -> list[tuple[Piece, list[list[Piece]]]]:
+    """The digits in an ink mask, left to right, each as (whole piece, ways to cut it into touching digits).
+
+    Label, group, drop stray marks, and where a piece may be several touching digits propose cuts into
+    the number of digits its width suggests and one fewer and one more; the reader keeps the way the
+    model reads most surely, the whole included.
+    """
     labels, count = label_components(mask)
     if count == 0:
         return []
@@ -219,4 +224,17 @@ def find_digits(mask: np.ndarray) -> list[Piece]:
     single = [piece.width for piece in pieces if piece.width <= 1.0 * piece.height]
     digit_width = max(float(np.median(single)), 0.5 * tallest) if len(single) >= 2 else None
     # (at least half the height: a row of narrow 1s must not make every 0 look like two)
-    return [part for piece in pieces for part in split_touching(piece, digit_width)]
+    choices = []
+    for piece in pieces:
+        parts = split_touching(piece, digit_width)
+        ways = []
+        if len(parts) > 1:
+            ways = [split_touching(piece, digit_width, count) for count in (len(parts) - 1, len(parts) + 1)]
+            ways = [parts] + [way for way in ways if len(way) > 1]
+        choices.append((piece, ways))
+    return choices
+
+
+def find_digits(mask: np.ndarray) -> list[Piece]:
+    """The digits in an ink mask, left to right, cut as their widths suggest."""
+    return [part for whole, ways in find_digit_choices(mask) for part in (ways[0] if ways else [whole])]
