@@ -165,3 +165,15 @@ def test_result_shape_matches_the_json_contract(untrained_model_path):
         "digit": reading.digit, "confidence": reading.confidence, "box": list(reading.box),
         "top3": [{"digit": d, "confidence": p} for d, p in reading.top3]}]}
     assert [r.text for r in recognizer.read_many([seven(), np.full((50, 50), 255, np.uint8)])] == [result.text, ""]
+
+
+def test_reading_pictures_needs_no_torch_scipy_or_opencv():
+    """The runtime install (onnxruntime, numpy, pillow) must be able to prepare pictures."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from digitocr.reading.recognizer import prepare; "
+            "prepare(np.full((40, 40), 255, np.uint8)); "
+            "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"

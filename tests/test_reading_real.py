@@ -59,3 +59,13 @@ def test_predict_reads_good_files_and_reports_a_bad_one(trained_model_path, glyp
     assert len(list((tmp_path / "seen").glob("*.png"))) == sum(len(line["digits"]) for line in lines if "digits" in line)
     assert main(["predict", str(paths[0]), "--model", str(trained_model_path)]) == 0
     assert capsys.readouterr().out.startswith(f"{paths[0]}: ")
+
+
+def test_nothing_to_read_gives_no_text_with_a_real_model(recognizer):
+    rng = np.random.default_rng(5)
+    line = np.full((200, 300), 200, np.uint8)
+    line[97:103] = 20  # a ruled line: flat, not a row of digits
+    pictures = [np.full((120, 160), 250, np.uint8), np.zeros((64, 64), np.uint8), line,
+                np.clip(rng.normal(128, 40, (200, 200)), 0, 255).astype(np.uint8),
+                (np.indices((240, 240)).sum(0) // 30 % 2 * 255).astype(np.uint8)]
+    assert [result.text for result in recognizer.read_many(pictures)] == [""] * len(pictures)

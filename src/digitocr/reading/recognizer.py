@@ -100,9 +100,19 @@ def candidates_in(grey: np.ndarray, scale: tuple[float, float], config: ReadingC
 
 
 def looks_like_a_digit(image: np.ndarray, config: ReadingConfig) -> bool:
-    """A filled blob (a dot, a smudge) or a wisp has far more or less ink than any MNIST digit."""
+    """Whether a normalised 28x28 image could be an MNIST digit at all, before asking the model.
+
+    A filled blob (a dot, a smudge, a horse) has more ink and far thicker strokes than any MNIST digit,
+    a wisp less ink, and a dash or a ruled line is too flat: MNIST digits fill the 20-pixel box in height
+    unless they are wider than tall.
+    """
     low, high = config.ink_mass_range
-    return low <= float(image.mean()) <= high
+    if not low <= float(image.mean()) <= high:
+        return False
+    rows = np.flatnonzero(image.max(1) > 0.1)
+    if rows.size == 0 or rows[-1] - rows[0] + 1 < config.min_height:
+        return False
+    return stages.stroke_width(image > 0.5) <= config.max_stroke
 
 
 class Recognizer:
@@ -140,12 +150,15 @@ class Recognizer:
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
         """The whole piece or one way of cutting it: the one the model reads most surely (geometric mean of
-        the confidences). A whole wider than 1.5x its height (0.5 % of MNIST digits are) is always cut."""
+        the confidences; a cut must win by 0.15). A whole wider than 1.5x its height (0.5 % of MNIST digits
+        are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
+        if stages.stroke_width(whole.image > 0.5) > self.config.max_stroke:
+            return []  # a blob: cutting it would only make smaller blobs
         best, best_score = [whole], self._score([whole])
         if whole.cuts and whole.box[2] > 1.5 * whole.box[3]:
             best, best_score = [], -1.0
         for parts in whole.cuts:
-            score = self._score(parts)
+            score = self._score(parts) - 0.15  # cut only where the evidence is clear
             if score > best_score:
                 best, best_score = parts, score
         return best
