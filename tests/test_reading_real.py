@@ -56,7 +56,8 @@ def test_predict_reads_good_files_and_reports_a_bad_one(trained_model_path, glyp
     for line in (lines[0], lines[2]):
         assert set(line) == {"file", "text", "digits"}
         assert set(line["digits"][0]) == {"digit", "confidence", "box", "top3"}
-    assert len(list((tmp_path / "seen").glob("*.png"))) == sum(len(line["digits"]) for line in lines if "digits" in line)
+    saved = len(list((tmp_path / "seen").glob("*.png")))
+    assert saved == sum(len(line["digits"]) for line in lines if "digits" in line)
     assert main(["predict", str(paths[0]), "--model", str(trained_model_path)]) == 0
     assert capsys.readouterr().out.startswith(f"{paths[0]}: ")
 

@@ -161,7 +161,8 @@ def fit_box(ink: np.ndarray, box: int = DIGIT_BOX) -> np.ndarray:
     scale = box / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     method = Image.BOX if scale < 1 else Image.BILINEAR  # BOX averages all source pixels when shrinking
-    return np.asarray(Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(size, method), dtype=np.float32).clip(0, 1)
+    scaled = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(size, method)
+    return np.asarray(scaled, dtype=np.float32).clip(0, 1)
 
 
 def paste_centred(digit: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
