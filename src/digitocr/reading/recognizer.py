@@ -150,12 +150,12 @@ class Recognizer:
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
         """The whole piece or one way of cutting it: the one the model reads most surely (geometric mean of
-        the confidences; a cut must win by 0.15). A whole wider than 1.5x its height (0.5 % of MNIST digits
+        the confidences; a cut must win by 0.15). A whole wider than twice its height (under 0.5 % of MNIST digits
         are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
         if stages.stroke_width(whole.image > 0.5) > self.config.max_stroke:
             return []  # a blob: cutting it would only make smaller blobs
         best, best_score = [whole], self._score([whole])
-        if whole.cuts and whole.box[2] > 1.5 * whole.box[3]:
+        if whole.cuts and whole.box[2] > 2 * whole.box[3]:
             best, best_score = [], -1.0
         for parts in whole.cuts:
             score = self._score(parts) - 0.15  # cut only where the evidence is clear
