@@ -150,8 +150,8 @@ class Recognizer:
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
         """The whole piece or one way of cutting it: the one the model reads most surely (geometric mean of
-        the confidences; a cut must win by 0.15). A whole wider than twice its height (under 0.5 % of MNIST digits
-        are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
+        the confidences; a cut must win by 0.15). A whole wider than twice its height (under 0.5 % of MNIST
+        digits are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
         if stages.stroke_width(whole.image > 0.5) > self.config.max_stroke:
             return []  # a blob: cutting it would only make smaller blobs
         best, best_score = [whole], self._score([whole])

@@ -161,11 +161,11 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
     """Cut a piece much wider than one digit into several at the thinnest columns near the expected cuts.
 
     Only proposed where the shape allows it: wider than 1.1x its height and than the digits beside it
-    (with no digits beside it to compare: 1.3x its height), and each cut goes through a column crossing a single stroke (where
-    two digits touch) within a fifth of a digit of where it is expected; a cut through a wide 0 would
-    cross two strokes and is not made, unless the piece is wider than 1.5x its height (0.5 % of MNIST
-    digits are), when the column with the least ink is cut anyway. ``count`` overrides the number of
-    digits the widths suggest.
+    (with no digits beside it to compare: 1.3x its height), and each cut goes through a column crossing
+    a single stroke (where two digits touch) within a fifth of a digit of where it is expected; a cut
+    through a wide 0 would cross two strokes and is not made, unless the piece is wider than 1.5x its
+    height (0.5 % of MNIST digits are), when the column with the least ink is cut anyway. ``count``
+    overrides the number of digits the widths suggest.
     """
     if digit_width is None:  # nothing to compare with: only wide pieces (1.8 % of MNIST digits are)
         if piece.width <= 1.3 * piece.height and count is None:
