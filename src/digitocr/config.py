@@ -138,5 +138,5 @@ class ReadingConfig:
     max_ink_fraction: float = 0.45  # more of the picture than this is "ink": a photo or texture, not digits
     min_confidence: float = 0.35  # a digit read with less probability is rejected as not a digit
     ink_mass_range: tuple[float, float] = (0.03, 0.33)  # mean pixel of 99.8 % of MNIST digits lies in (0.045, 0.28)
-    max_stroke: float = 4.7  # stroke width in the 28x28 image (pixels) that 99.9 % of MNIST digits stay under
+    max_stroke: float = 6.0  # stroke width in the 28x28 image (pixels): 99.99 % of MNIST digits stay under 5.9
     min_height: int = 10  # rows of ink in the 28x28 image: 99.99 % of MNIST digits have at least 10

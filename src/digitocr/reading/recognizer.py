@@ -138,14 +138,17 @@ class Recognizer:
         return [self._result(candidates) for candidates in found]
 
     def _result(self, candidates: list[Candidate]) -> ReadResult:
+        """Keep what looks like a digit and is read surely; an unsure one is kept too when at least two sure
+        digits stand beside it, as a digit of a number (dropping it would misread the number anyway)."""
+        chosen = [c for whole in candidates for c in self._choose(whole) if looks_like_a_digit(c.image, self.config)]
+        sure = [c.probabilities.max() >= self.config.min_confidence for c in chosen]
+        in_a_number = sum(sure) >= 2
         digits = []
-        for whole in candidates:
-            for candidate in self._choose(whole):
+        for candidate, is_sure in zip(chosen, sure):
+            if is_sure or in_a_number:
                 row = candidate.probabilities
                 top3 = [(int(d), float(row[d])) for d in np.argsort(row)[::-1][:3]]
-                # Not a digit the model knows (too little or too much ink, or unsure): no confident guess.
-                if looks_like_a_digit(candidate.image, self.config) and top3[0][1] >= self.config.min_confidence:
-                    digits.append(DigitReading(top3[0][0], top3[0][1], candidate.box, top3, candidate.image))
+                digits.append(DigitReading(top3[0][0], top3[0][1], candidate.box, top3, candidate.image))
         return ReadResult("".join(str(d.digit) for d in digits), digits)
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
