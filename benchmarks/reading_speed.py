@@ -23,17 +23,13 @@ from PIL import Image
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
 from digitocr.reading.synthetic import make_samples
+from reading_accuracy import naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
 
 
 def png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def naive_read(recognizer: Recognizer, data: bytes) -> int:
-    grey = np.asarray(Image.open(io.BytesIO(data)).convert("L").resize((28, 28), Image.BILINEAR), np.float32) / 255
-    return int(recognizer.backend.probabilities((1 - grey if grey.mean() > 0.5 else grey)[None]).argmax())
 
 
 def median_ms(function, inputs, repeats: int) -> float:
