@@ -26,6 +26,7 @@ _API = {
     "read_model_file": "digitocr.modelfile",
     "train": "digitocr.pipeline",
     "TrainResult": "digitocr.pipeline",
+    "Recognizer": "digitocr.reading",
 }
 
 __all__ = [*_API, "__version__"]

@@ -124,3 +124,19 @@ def _build(kind: type, values: Any, section: str, **fixed: Any) -> Any:
     # JSON has no tuples; dataclass fields typed as tuples get them back so configs compare equal.
     coerced = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     return kind(**coerced, **fixed)
+
+
+@dataclass
+class ReadingConfig:
+    """How pictures are read (``digitocr.reading``): safety limits, working size and rejection thresholds."""
+
+    max_bytes: int = 40_000_000  # refuse encoded pictures larger than this
+    max_pixels: int = 40_000_000  # refuse pictures with more pixels (decompression bombs), checked before decoding
+    work_size: int = 384  # longest side of the working image the stages run on (pixels)
+    min_work_size: int = 64  # tiny pictures are enlarged so their shortest side has at least this many pixels
+    min_contrast: float = 0.10  # ink must differ from paper by this fraction of full range, else "no ink"
+    max_ink_fraction: float = 0.45  # more of the picture than this is "ink": a photo or texture, not digits
+    min_confidence: float = 0.35  # a digit read with less probability is rejected as not a digit
+    ink_mass_range: tuple[float, float] = (0.03, 0.33)  # mean pixel of 99.8 % of MNIST digits lies in (0.045, 0.28)
+    max_stroke: float = 6.0  # stroke width in the 28x28 image (pixels): 99.99 % of MNIST digits stay under 5.9
+    min_height: int = 10  # rows of ink in the 28x28 image: 99.99 % of MNIST digits have at least 10

@@ -1,0 +1,66 @@
+"""Accuracy of reading synthetic pictures, per category, against a naive baseline in the same run.
+
+The pictures are built by ``digitocr.reading.synthetic`` from MNIST digits of the validation split of the
+training file (which the default model never trained on) and from font-rendered digits; never the test set.
+The naive baseline is what published demos do: resize the whole picture to 28x28, invert if it is light.
+
+    .venv/bin/python benchmarks/reading_accuracy.py --model trained_model.pth [--count 300] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import platform
+
+import numpy as np
+from PIL import Image
+
+from digitocr.data import load_mnist
+from digitocr.reading import Recognizer
+from digitocr.reading.synthetic import make_samples
+
+KINDS = {
+    "photo": "paper photos, one MNIST digit",
+    "canvas": "drawing canvases, one MNIST digit",
+    "font": "paper photos, one font digit",
+    "number": "numbers of 2-8 digits, exact",
+    "touching": "numbers with touching digits, exact",
+}
+
+
+def naive_read(recognizer: Recognizer, data: bytes) -> str:
+    grey = Image.open(io.BytesIO(data)).convert("L").resize((28, 28), Image.BILINEAR)
+    pixels = np.asarray(grey, dtype=np.float32) / 255
+    pixels = 1 - pixels if pixels.mean() > 0.5 else pixels
+    return str(int(recognizer.backend.probabilities(pixels[None]).argmax()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument("--count", type=int, default=300, help="pictures per category")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    val = load_mnist(log=lambda message: None).val
+    images, labels = val.images[:, 0].numpy(), val.labels.numpy()
+    recognizer = Recognizer(args.model)
+    print(f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {args.model}")
+    print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"| {'category':40s} | naive baseline | digitocr | rejected (text \"\") |")
+    print(f"|{'-' * 42}|---------------:|---------:|-------------------:|")
+    for offset, (kind, title) in enumerate(KINDS.items()):
+        samples = make_samples(kind, args.count, images, labels, seed=args.seed * 100 + offset)
+        ours = [recognizer.read(sample.data).text for sample in samples]
+        naive = [naive_read(recognizer, sample.data) for sample in samples]
+        correct = np.mean([text == sample.text for text, sample in zip(ours, samples)])
+        baseline = np.mean([text == sample.text for text, sample in zip(naive, samples)])
+        empty = np.mean([text == "" for text in ours])
+        print(f"| {title:40s} | {baseline:14.1%} | {correct:8.1%} | {empty:18.1%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Draw docs/reading_stages.png: the normalisation stages on one synthetic photo of a handwritten number.
+
+    .venv/bin/python benchmarks/reading_figure.py --model trained_model.pth [--out docs/reading_stages.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from digitocr.data import load_mnist  # noqa: E402
+from digitocr.reading import Recognizer, stages  # noqa: E402
+from digitocr.reading.images import open_picture, to_working  # noqa: E402
+from digitocr.reading.segment import find_digits  # noqa: E402
+from digitocr.reading.synthetic import make_samples  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument("--out", default="docs/reading_stages.png")
+    parser.add_argument("--seed", type=int, default=12)
+    args = parser.parse_args()
+
+    val = load_mnist(log=lambda message: None).val
+    sample = make_samples("number", 1, val.images[:, 0].numpy(), val.labels.numpy(), seed=args.seed)[0]
+    grey = to_working(open_picture(sample.data))
+    clean = stages.remove_noise(grey)
+    paper = stages.estimate_paper(clean)
+    dark = stages.ink_is_dark(clean, paper)
+    contrast = stages.ink_contrast(clean, paper, dark)
+    threshold, _ = stages.ink_threshold(contrast, 0.1)
+    mask = contrast > threshold
+    pieces = find_digits(mask)
+    result = Recognizer(args.model).read(sample.data)
+
+    panels = [("1. the photo", np.asarray(Image.open(io.BytesIO(sample.data)).convert("RGB")), None),
+              ("2. grey, working size, denoised", clean, "gray"),
+              ("3. paper under uneven light (fitted)", paper, "gray"),
+              (f"4. ink contrast ({'dark' if dark else 'light'} ink), lighting removed",
+               contrast / max(float(contrast.max()), 1e-6), "magma"),
+              ("5. adaptive threshold + digits found", mask, "gray")]
+    figure = plt.figure(figsize=(12, 7.2))
+    for index, (title, image, cmap) in enumerate(panels):
+        axis = figure.add_subplot(3, 2, index + 1)
+        axis.imshow(image, cmap=cmap, vmin=0 if cmap else None, vmax=1 if cmap else None)
+        axis.set_title(title, fontsize=10)
+        axis.axis("off")
+        if index == 4:
+            for piece in pieces:
+                x0, y0, x1, y1 = piece.box
+                axis.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="tab:orange"))
+    count = max(len(result.digits), 1)
+    for index, reading in enumerate(result.digits):
+        axis = figure.add_axes([0.53 + index * 0.45 / count, 0.05, 0.42 / count, 0.25])
+        axis.imshow(reading.image, cmap="gray", vmin=0, vmax=1)
+        axis.set_title(f"{reading.digit} ({reading.confidence:.0%})", fontsize=9)
+        axis.axis("off")
+    figure.text(0.53, 0.34, f"6. 28x28 digits the model saw (20x20 box, centre of mass)\n"
+                f"read: {result.text!r}   truth: {sample.text!r}", fontsize=10)
+    figure.savefig(args.out, dpi=80, bbox_inches="tight")
+    print(f"saved {args.out}: read {result.text!r}, truth {sample.text!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Speed of reading pictures: single-picture latency (decode to answer) and batch throughput, on one core.
+
+Prints the median latency of ``Recognizer.read`` on encoded pictures and the digits per second of
+``Recognizer.read_many`` on 1,000 MNIST-sized PNGs, with the naive baseline (resize to 28x28) in the same run.
+
+    .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from digitocr.data import load_mnist
+from digitocr.reading import Recognizer
+from digitocr.reading.synthetic import make_samples
+from reading_accuracy import naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def median_ms(function, inputs, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        for item in inputs:
+            start = time.perf_counter()
+            function(item)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # one core, as the target says
+
+    val = load_mnist(log=lambda message: None).val
+    images, labels = val.images[:, 0].numpy(), val.labels.numpy()
+    recognizer = Recognizer(args.model)
+    mnist_pngs = [png((images[i] * 255).astype(np.uint8)) for i in range(args.batch)]
+    photos = [sample.data for sample in make_samples("photo", 50, images, labels, seed=1)]
+    numbers = [sample.data for sample in make_samples("number", 30, images, labels, seed=2)]
+    recognizer.read_many(mnist_pngs[:50])  # warm up
+
+    print(f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch thread")
+    print("| picture | naive baseline | digitocr |")
+    print("|---|---:|---:|")
+    for title, inputs in [("MNIST-sized PNG (28x28), one digit", mnist_pngs[:100]),
+                          ("paper photo JPEG/PNG (80-400 px), one digit", photos)]:
+        naive = median_ms(lambda data: naive_read(recognizer, data), inputs, 3)
+        ours = median_ms(recognizer.read, inputs, 3)
+        print(f"| {title}: median latency | {naive:.2f} ms | {ours:.2f} ms |")
+    ours = median_ms(recognizer.read, numbers, 1)
+    print(f"| number of 2-8 digits on paper: median latency | - | {ours:.2f} ms |")
+    start = time.perf_counter()
+    [naive_read(recognizer, data) for data in mnist_pngs]
+    naive_rate = len(mnist_pngs) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    results = recognizer.read_many(mnist_pngs)
+    seconds = time.perf_counter() - start
+    digits = sum(len(result.digits) for result in results)
+    print(f"| {len(mnist_pngs)} MNIST-sized PNGs, read_many: throughput | {naive_rate:,.0f} digits/s "
+          f"| {digits / seconds:,.0f} digits/s |")
+
+
+if __name__ == "__main__":
+    main()

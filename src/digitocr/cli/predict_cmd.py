@@ -1,0 +1,60 @@
+"""`digitocr predict IMAGE...`: read the digits in pictures, one line (or one JSON object) per picture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from digitocr.cli.common import info
+from digitocr.config import DEFAULT_MODEL_PATH
+from digitocr.errors import ImageError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="read the digits in pictures (photos, scans, canvas drawings)",
+        description="Read the digits in each picture, left to right. A picture that cannot be read gets an "
+                    "error line and the others are still read; the exit code is 1 if any failed.")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF files")
+    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help=f"model file (default {DEFAULT_MODEL_PATH})")
+    parser.add_argument("--device", default=None, help="cpu | cuda | mps (default cpu)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"), help="what runs the model")
+    parser.add_argument("--debug-dir", metavar="DIR",
+                        help="save the 28x28 image the model saw for each digit as DIR/<picture>_<n>.png")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON object per picture: {"file", "text", "digits"} or {"file", "error"}')
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from digitocr.reading import Recognizer
+
+    recognizer = Recognizer(args.model, device=args.device, backend=args.backend)
+    failed = 0
+    for name in args.images:
+        try:
+            result = recognizer.read(name)
+        except ImageError as error:
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": name, "error": str(error)}))
+            else:
+                info(f"{name}: error: {error}")
+            continue
+        if args.debug_dir:
+            save_digit_images(result, Path(args.debug_dir), Path(name).stem)
+        if args.json:
+            print(json.dumps({"file": name, **result.to_dict()}))
+        else:
+            confidences = " ".join(f"{d.digit}:{d.confidence:.2f}" for d in result.digits)
+            print(f"{name}: {result.text or '(no digits)'}" + (f"  [{confidences}]" if confidences else ""))
+    return 1 if failed else 0
+
+
+def save_digit_images(result, folder: Path, stem: str) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, digit in enumerate(result.digits):
+        Image.fromarray((digit.image * 255).round().astype("uint8")).save(folder / f"{stem}_{number}_{digit.digit}.png")

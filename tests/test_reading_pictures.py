@@ -1,0 +1,179 @@
+"""Opening pictures and reading edge cases: formats, alpha, EXIF, bombs, blank and noise pictures."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitocr.config import ModelConfig, ReadingConfig, TrainConfig
+from digitocr.errors import ImageError
+from digitocr.reading import Recognizer
+from digitocr.reading.images import open_picture, to_grey, to_working, upright, working_size
+from digitocr.reading.recognizer import prepare
+
+
+@pytest.fixture(scope="module")
+def untrained_model_path(tmp_path_factory):
+    """A real model file with random weights: enough where the test is about pictures, not digits."""
+    import torch
+
+    from digitocr.modelfile import save_model
+    from digitocr.models import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("untrained") / "model.pth"
+    save_model(path, build_model(ModelConfig()).eval(), TrainConfig())
+    return path
+
+
+def seven(size: int = 120, ink: int = 20, paper: int = 235, mode: str = "L") -> Image.Image:
+    """A hand-drawn-looking 7: dark strokes on light paper."""
+    picture = Image.new(mode, (size, size), paper)
+    draw = ImageDraw.Draw(picture)
+    width = max(1, size // 12)
+    draw.line([(size * 0.3, size * 0.25), (size * 0.7, size * 0.25), (size * 0.45, size * 0.8)], fill=ink, width=width)
+    return picture
+
+
+def encoded(picture: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF"])
+def test_every_common_format_gives_one_digit_candidate(fmt):
+    candidates = prepare(encoded(seven(), fmt))
+    assert len(candidates) == 1
+    assert candidates[0].image.shape == (28, 28)
+
+
+def test_paths_bytes_pil_and_numpy_are_all_read_alike(tmp_path):
+    picture = seven()
+    path = tmp_path / "seven.png"
+    picture.save(path)
+    sources = [path, str(path), path.read_bytes(), picture, np.asarray(picture), np.asarray(picture) / 255.0]
+    images = [prepare(source)[0].image for source in sources]
+    for image in images[1:]:
+        assert np.allclose(image, images[0], atol=0.02)
+
+
+def test_transparent_png_counts_as_paper_for_either_stroke_colour():
+    for stroke in (0, 255):
+        rgba = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+        ImageDraw.Draw(rgba).line([(50, 10), (50, 90)], fill=(stroke, stroke, stroke, 255), width=8)
+        grey = to_grey(rgba)
+        paper = 1.0 if stroke == 0 else 0.0
+        assert grey[5, 5] == pytest.approx(paper) and grey[50, 50] == pytest.approx(stroke / 255)
+        assert len(prepare(encoded(rgba, "PNG"))) == 1
+    empty = Image.new("RGBA", (50, 50), (0, 0, 0, 0))
+    assert prepare(empty) == []
+
+
+def test_exif_orientation_is_applied():
+    tall = Image.new("L", (40, 80), 255)
+    tall.paste(0, (0, 0, 40, 10))  # a dark band at the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    shown = upright(Image.open(io.BytesIO(encoded(tall, "JPEG", exif=exif.tobytes()))))
+    assert shown.size == (80, 40)
+    assert np.asarray(shown)[:, -5:].mean() < 60  # the band is now on the right
+
+
+def test_working_size_shrinks_large_and_enlarges_tiny_pictures():
+    config = ReadingConfig()
+    assert max(working_size((4000, 3000), config)) == config.work_size
+    assert min(working_size((10, 10), config)) == config.min_work_size
+    assert working_size((200, 100), config) == (200, 100)
+
+
+def test_a_tiny_ten_pixel_picture_is_read():
+    tiny = Image.new("L", (10, 10), 255)
+    ImageDraw.Draw(tiny).line([(5, 1), (5, 8)], fill=0, width=2)
+    assert len(prepare(tiny)) == 1
+    assert to_working(tiny).shape == (64, 64)
+
+
+def test_a_huge_picture_is_read_downscaled():
+    picture = seven(size=3000)
+    candidates = prepare(encoded(picture, "PNG"))
+    assert len(candidates) == 1
+    x, y, w, h = candidates[0].box  # in the input's pixels, not the working image's
+    assert 800 < x < 1000 and 600 < y < 800 and 1000 < w < 1400
+
+
+def test_pictures_over_the_pixel_limit_and_bombs_are_refused():
+    with pytest.raises(ImageError, match="limit"):
+        open_picture(encoded(seven(size=200), "PNG"), ReadingConfig(max_pixels=10_000))
+    bomb = encoded(Image.new("1", (8000, 6000)), "PNG")  # 48 Mpixel that compress to a few kilobytes
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageError, match="48,000,000 pixels"):
+        open_picture(bomb)
+    with pytest.raises(ImageError, match="bytes"):
+        open_picture(b"x" * 200, ReadingConfig(max_bytes=100))
+
+
+@pytest.mark.parametrize("source, message", [
+    (b"", "empty"),
+    (b"GIF89a not really", "Pillow"),
+    (encoded(Image.new("L", (64, 64)), "PNG")[:60], "damaged"),
+    ("/nonexistent/picture.png", "cannot read"),
+    (np.zeros((4, 4, 2)), "shape"),
+    (42, "int"),
+])
+def test_unreadable_pictures_raise_image_error(source, message):
+    with pytest.raises(ImageError, match=message):
+        open_picture(source)
+
+
+def test_blank_black_dot_and_noise_pictures_read_as_nothing(untrained_model_path):
+    recognizer = Recognizer(untrained_model_path)
+    rng = np.random.default_rng(0)
+    dot = np.full((200, 200), 240, np.uint8)
+    dot[98:104, 98:104] = 10
+    pictures = {
+        "blank white": np.full((100, 100), 255, np.uint8),
+        "all black": np.zeros((100, 100), np.uint8),
+        "grey page with lighting": np.linspace(120, 220, 300).astype(np.uint8)[None].repeat(200, 0),
+        "single dot": dot,
+        "gaussian noise": np.clip(rng.normal(128, 30, (150, 150)), 0, 255).astype(np.uint8),
+        "salt and pepper": (rng.random((150, 150)) < 0.5).astype(np.uint8) * 255,
+        "filled disc": np.asarray(_disc()),
+    }
+    for name, picture in pictures.items():
+        result = recognizer.read(picture)
+        assert result.text == "" and result.digits == [], name
+
+
+def _disc() -> Image.Image:
+    picture = Image.new("L", (120, 120), 230)
+    ImageDraw.Draw(picture).ellipse((30, 30, 90, 90), fill=20)
+    return picture
+
+
+def test_result_shape_matches_the_json_contract(untrained_model_path):
+    recognizer = Recognizer(untrained_model_path, config=ReadingConfig(min_confidence=0.0))
+    result = recognizer.read(seven())
+    assert len(result.digits) == 1 and result.text == str(result.digits[0].digit)
+    reading = result.digits[0]
+    assert reading.image.shape == (28, 28) and len(reading.top3) == 3
+    assert reading.top3[0] == (reading.digit, reading.confidence)
+    assert result.to_dict() == {"text": result.text, "digits": [{
+        "digit": reading.digit, "confidence": reading.confidence, "box": list(reading.box),
+        "top3": [{"digit": d, "confidence": p} for d, p in reading.top3]}]}
+    assert [r.text for r in recognizer.read_many([seven(), np.full((50, 50), 255, np.uint8)])] == [result.text, ""]
+
+
+def test_reading_pictures_needs_no_torch_scipy_or_opencv():
+    """The runtime install (onnxruntime, numpy, pillow) must be able to prepare pictures."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from digitocr.reading.recognizer import prepare; "
+            "prepare(np.full((40, 40), 255, np.uint8)); "
+            "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"

@@ -1,0 +1,72 @@
+"""Reading with a real model: accuracy floors on synthetic pictures (fixed seed) and `digitocr predict`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitocr.cli import main
+from digitocr.reading import Recognizer
+from digitocr.reading.synthetic import make_samples
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def recognizer(trained_model_path):
+    return Recognizer(trained_model_path)
+
+
+@pytest.fixture(scope="module")
+def glyphs(mnist_root):
+    """MNIST digits of the validation split of the training file: the model never trained on them."""
+    from digitocr.data import load_mnist
+
+    val = load_mnist(mnist_root, log=lambda message: None).val
+    return val.images[:, 0].numpy(), val.labels.numpy()
+
+
+# Floors well under the measured accuracy (README), so the test catches breakage, not noise.
+@pytest.mark.parametrize("kind, count, floor", [("photo", 80, 0.88), ("canvas", 80, 0.88), ("font", 60, 0.8),
+                                                ("number", 40, 0.5)])
+def test_synthetic_pictures_are_read_above_a_floor(recognizer, glyphs, kind, count, floor):
+    samples = make_samples(kind, count, *glyphs, seed=7)
+    texts = [result.text for result in recognizer.read_many([sample.data for sample in samples])]
+    accuracy = np.mean([text == sample.text for text, sample in zip(texts, samples)])
+    assert accuracy >= floor, f"{kind}: {accuracy:.1%}"
+
+
+def test_predict_reads_good_files_and_reports_a_bad_one(trained_model_path, glyphs, tmp_path, capsys):
+    samples = make_samples("photo", 2, *glyphs, seed=3)
+    paths = []
+    for number, sample in enumerate(samples):
+        paths.append(tmp_path / f"digit{number}.jpg")
+        paths[-1].write_bytes(sample.data)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    files = [str(paths[0]), str(bad), str(paths[1])]
+    code = main(["predict", *files, "--model", str(trained_model_path), "--json",
+                 "--debug-dir", str(tmp_path / "seen")])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert [line["file"] for line in lines] == files
+    assert "error" in lines[1] and "text" not in lines[1]
+    for line in (lines[0], lines[2]):
+        assert set(line) == {"file", "text", "digits"}
+        assert set(line["digits"][0]) == {"digit", "confidence", "box", "top3"}
+    saved = len(list((tmp_path / "seen").glob("*.png")))
+    assert saved == sum(len(line["digits"]) for line in lines if "digits" in line)
+    assert main(["predict", str(paths[0]), "--model", str(trained_model_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{paths[0]}: ")
+
+
+def test_nothing_to_read_gives_no_text_with_a_real_model(recognizer):
+    rng = np.random.default_rng(5)
+    line = np.full((200, 300), 200, np.uint8)
+    line[97:103] = 20  # a ruled line: flat, not a row of digits
+    pictures = [np.full((120, 160), 250, np.uint8), np.zeros((64, 64), np.uint8), line,
+                np.clip(rng.normal(128, 40, (200, 200)), 0, 255).astype(np.uint8),
+                (np.indices((240, 240)).sum(0) // 30 % 2 * 255).astype(np.uint8)]
+    assert [result.text for result in recognizer.read_many(pictures)] == [""] * len(pictures)
