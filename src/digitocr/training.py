@@ -21,6 +21,8 @@ from torch import nn
 
 from digitocr.config import TrainConfig
 from digitocr.data import MNISTData, Split, batches_per_epoch, shuffled_batches
+from digitocr.data.augment import make_augment
+from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
@@ -191,6 +193,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
     best_state, best_accuracy = None, -1.0
     if resume_from is not None:
         best_state, best_accuracy = _restore(resume_from, model, optimizer, generator, history, position, config)
+    # Off by default. A resumed run restarts the EMA from the resumed weights and draws fresh distortions.
+    augment, ema = make_augment(config.augment, config.seed), make_ema(model, config.ema)
 
     model.train()
     with _InterruptFlag() as interrupt:
@@ -207,12 +211,15 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 step = epoch * steps_per_epoch + position.step_in_epoch
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(config, step, total_steps)
+                images = augment(images)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = model(images)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update(model)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
@@ -221,7 +228,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
                 callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
-            val_accuracy = accuracy(model, val)
+            evaluated = model if ema is None else ema.module  # with EMA, the average is the model
+            val_accuracy = accuracy(evaluated, val)
             model.train()
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
                                train_loss=position.loss_sum / steps_per_epoch, val_accuracy=val_accuracy,
@@ -231,7 +239,7 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             # Model selection on validation only; without a validation split the last epoch wins.
             if math.isnan(val_accuracy) or val_accuracy > best_accuracy:
                 best_accuracy, history.best_epoch = val_accuracy, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(evaluated.state_dict())
             callbacks.on_epoch_end(stats)
             if config.patience and epoch + 1 - history.best_epoch >= config.patience:
                 break

@@ -1,0 +1,1 @@
+"""Benchmarks of digitocr against reference recipes; run as ``python -m benchmarks.compare``."""
