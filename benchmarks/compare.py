@@ -88,7 +88,7 @@ def torch_speed(model: torch.nn.Module, images: torch.Tensor) -> float:
 
 def anchor_row(name, budget, trainer, root, epochs, limit, test_images, model_for_speed, normalise) -> Row:
     row = Row(name, budget)
-    per_epoch = trainer(root, epochs=epochs, on_epoch=None, limit=limit)
+    per_epoch = trainer(root, epochs=epochs, on_epoch=None, limit=limit, test_limit=limit and len(test_images))
     row.accuracies.append(per_epoch[-1][1])
     row.seconds.append(sum(seconds for seconds, _ in per_epoch))
     row.curves.append(cumulative(per_epoch))
@@ -147,7 +147,7 @@ def preset_row(model: str, preset: str, seeds: list[int], quick: bool, data_dir)
         row.accuracies.append(result.test_accuracy)
         row.seconds.append(result.train_seconds)
         row.curves.append(curve.points)
-        model_speed = torch_speed(result.model, data.test.images)
+        model_speed = torch_speed(result.model, data.test.images[:1000] if quick else data.test.images)
     row.images_per_second = model_speed
     return row
 
@@ -170,8 +170,9 @@ def run(quick: bool, seeds: int, accurate_seeds: int, anchor_epochs: dict[str, i
         only: set[str] | None = None, log=print) -> tuple[list[Row], str]:
     root = ensure_mnist(data_dir, log=lambda message: None)
     data = load_mnist(data_dir, val_size=0, seed=0, log=lambda message: None)  # anchors train on all 60,000
-    test_images = data.test.images
     limit = QUICK_IMAGES if quick else None
+    # Inference speed is measured on the test images (1,000 of them in quick mode).
+    test_images = data.test.images[:1000] if quick else data.test.images
     from digitocr.config import MNIST_MEAN, MNIST_STD
 
     standardise = lambda images: (images - MNIST_MEAN) / MNIST_STD  # noqa: E731 - as the anchors' Normalize

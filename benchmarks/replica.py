@@ -21,13 +21,18 @@ from torch import nn
 EpochHook = Callable[[int, float, float], None]  # (epoch, that epoch's training seconds, test accuracy)
 
 
-def _loaders(data_root, transform, batch_size: int):
+def _loaders(data_root, transform, batch_size: int, limit: int | None, test_limit: int | None):
+    """Shuffled training batches and test batches of 1,000; ``limit``/``test_limit`` keep only the first images."""
     from torchvision import datasets
 
-    train = datasets.MNIST(str(data_root), train=True, download=False, transform=transform)
-    test = datasets.MNIST(str(data_root), train=False, download=False, transform=transform)
+    train = _first(datasets.MNIST(str(data_root), train=True, download=False, transform=transform), limit)
+    test = _first(datasets.MNIST(str(data_root), train=False, download=False, transform=transform), test_limit)
     return (torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True),
             torch.utils.data.DataLoader(test, batch_size=1000))
+
+
+def _first(dataset, limit: int | None):
+    return torch.utils.data.Subset(dataset, range(min(limit, len(dataset)))) if limit else dataset
 
 
 @torch.no_grad()
@@ -62,19 +67,17 @@ def replica_model() -> nn.Module:
     return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def train_replica(data_root, epochs: int = 5, on_epoch: EpochHook | None = None,
-                  limit: int | None = None) -> list[tuple[float, float]]:
+def train_replica(data_root, epochs: int = 5, on_epoch: EpochHook | None = None, limit: int | None = None,
+                  test_limit: int | None = None) -> list[tuple[float, float]]:
     """The course notebook's training; per epoch (training seconds of that epoch, test accuracy).
 
-    ``limit`` trains on the first ``limit`` images only (quick runs).
+    ``limit`` / ``test_limit`` use only the first images of the training / test set (quick runs).
     """
     from torchvision import transforms
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,)),
                                     transforms.Lambda(lambda x: x.view(-1))])
-    loader, test_loader = _loaders(data_root, transform, batch_size=64)
-    if limit:
-        loader = _subset(loader, limit)
+    loader, test_loader = _loaders(data_root, transform, 64, limit, test_limit)
     model = replica_model()
     return _train_epochs(model, loader, test_loader, torch.optim.Adam(model.parameters(), lr=1e-3),
                          nn.CrossEntropyLoss(), epochs, on_epoch)
@@ -100,21 +103,14 @@ class PyTorchExampleNet(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-def train_pytorch_example(data_root, epochs: int = 14, on_epoch: EpochHook | None = None,
-                          limit: int | None = None) -> list[tuple[float, float]]:
+def train_pytorch_example(data_root, epochs: int = 14, on_epoch: EpochHook | None = None, limit: int | None = None,
+                          test_limit: int | None = None) -> list[tuple[float, float]]:
     """PyTorch's example recipe (its default is 14 epochs); per epoch (seconds, test accuracy)."""
     from torchvision import transforms
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    loader, test_loader = _loaders(data_root, transform, batch_size=64)
-    if limit:
-        loader = _subset(loader, limit)
+    loader, test_loader = _loaders(data_root, transform, 64, limit, test_limit)
     model = PyTorchExampleNet()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
     return _train_epochs(model, loader, test_loader, optimizer, F.nll_loss, epochs, on_epoch, scheduler)
-
-
-def _subset(loader, limit: int):
-    subset = torch.utils.data.Subset(loader.dataset, range(min(limit, len(loader.dataset))))
-    return torch.utils.data.DataLoader(subset, batch_size=loader.batch_size, shuffle=True)
