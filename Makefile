@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitocr-installed
 
-.PHONY: setup data train test test-fast clean
+.PHONY: setup data train test test-fast notebook clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# Re-run the guided notebook in place, so its committed outputs come from the current code (about 2 minutes).
+notebook: setup
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 \
+		--ExecutePreprocessor.kernel_name=python3 handwritten_digit_recognition.ipynb
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

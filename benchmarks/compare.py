@@ -1,7 +1,7 @@
 """The benchmark table: anchors and every digitocr preset, measured in one run on one machine.
 
-    python -m benchmarks.compare            # full budget (tens of minutes on 2 CPU cores)
-    python -m benchmarks.compare --quick    # everything on a tiny budget (CI: checks the table is produced)
+    python benchmarks/compare.py            # full budget (tens of minutes on 2 CPU cores)
+    python benchmarks/compare.py --quick    # everything on a tiny budget (CI: checks the table is produced)
 
 Rows: the course-notebook replica, PyTorch's examples/mnist CNN recipe, scikit-learn's MLPClassifier and each
 digitocr preset. Columns: test accuracy (mean ± std over seeds), training seconds, time to 98 % / 99 %,
@@ -22,7 +22,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.replica import PyTorchExampleNet, replica_model, train_pytorch_example, train_replica
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pytorch_example import PyTorchExampleNet, train_pytorch_example  # noqa: E402
+from replica import replica_model, train_replica  # noqa: E402
+
 from digitocr.data import Split, ensure_mnist, load_mnist
 from digitocr.pipeline import train
 from digitocr.presets import PRESETS, preset_config
@@ -61,14 +65,6 @@ class Row:
                 f"{self.images_per_second:,.0f} |")
 
 
-def cumulative(per_epoch: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    total, curve = 0.0, []
-    for seconds, accuracy in per_epoch:
-        total += seconds
-        curve.append((total, accuracy))
-    return curve
-
-
 @torch.no_grad()
 def images_per_second(predict, images: torch.Tensor, batch: int = 1000, repeats: int = 3) -> float:
     """Best of ``repeats`` passes over ``images`` in batches of ``batch``."""
@@ -86,12 +82,13 @@ def torch_speed(model: torch.nn.Module, images: torch.Tensor) -> float:
     return images_per_second(model, images)
 
 
-def anchor_row(name, budget, trainer, root, epochs, limit, test_images, model_for_speed, normalise) -> Row:
+def anchor_row(name, budget, train_curve, test_images, model_for_speed, normalise) -> Row:
+    """``train_curve()`` trains the anchor and returns per epoch (seconds so far, test accuracy)."""
     row = Row(name, budget)
-    per_epoch = trainer(root, epochs=epochs, on_epoch=None, limit=limit, test_limit=limit and len(test_images))
-    row.accuracies.append(per_epoch[-1][1])
-    row.seconds.append(sum(seconds for seconds, _ in per_epoch))
-    row.curves.append(cumulative(per_epoch))
+    curve = train_curve()
+    row.accuracies.append(curve[-1][1])
+    row.seconds.append(curve[-1][0])
+    row.curves.append(curve)
     # Inference speed of the architecture on the same inputs the recipe feeds it (weights do not change speed).
     row.images_per_second = torch_speed(model_for_speed, normalise(test_images))
     return row
@@ -107,14 +104,15 @@ def sklearn_row(data, epochs: int, limit: int | None, seed: int) -> Row:
     test_x, test_y = data.test.images.flatten(1).numpy(), data.test.labels.numpy()
     classifier = MLPClassifier(random_state=seed)
     row = Row("scikit-learn MLPClassifier (100 hidden, Adam, defaults)", f"{epochs} epochs")
-    per_epoch = []
+    curve, trained = [], 0.0
     for _ in range(epochs):
         started = time.perf_counter()
         classifier.partial_fit(train_x, train_y, classes=np.arange(10))
-        per_epoch.append((time.perf_counter() - started, float((classifier.predict(test_x) == test_y).mean())))
-    row.accuracies.append(per_epoch[-1][1])
-    row.seconds.append(sum(seconds for seconds, _ in per_epoch))
-    row.curves.append(cumulative(per_epoch))
+        trained += time.perf_counter() - started
+        curve.append((trained, float((classifier.predict(test_x) == test_y).mean())))
+    row.accuracies.append(curve[-1][1])
+    row.seconds.append(trained)
+    row.curves.append(curve)
     row.images_per_second = images_per_second(classifier.predict, test_x)
     return row
 
@@ -177,14 +175,16 @@ def run(quick: bool, seeds: int, accurate_seeds: int, anchor_epochs: dict[str, i
 
     standardise = lambda images: (images - MNIST_MEAN) / MNIST_STD  # noqa: E731 - as the anchors' Normalize
     jobs = {
+        # The replica is shared with benchmarks/train_speed.py and always trains on all 60,000 images.
         "replica": lambda: anchor_row(
             "course-notebook replica (MLP 784-128-64-10, Adam, DataLoader 64)", f"{anchor_epochs['replica']} epochs",
-            train_replica, root, anchor_epochs["replica"], limit, test_images, replica_model(),
+            lambda: train_replica(str(root), anchor_epochs["replica"]), test_images, replica_model(),
             lambda images: standardise(images).flatten(1)),
         "example": lambda: anchor_row(
             "PyTorch examples/mnist CNN (Adadelta, StepLR, batch 64)", f"{anchor_epochs['example']} epochs",
-            train_pytorch_example, root, anchor_epochs["example"], limit, test_images, PyTorchExampleNet(),
-            standardise),
+            lambda: train_pytorch_example(root, anchor_epochs["example"], limit=limit,
+                                          test_limit=limit and len(test_images)),
+            test_images, PyTorchExampleNet(), standardise),
         "sklearn": lambda: sklearn_row(data, anchor_epochs["sklearn"], limit, seed=0),
     }
     for model, presets in PRESETS.items():
@@ -213,8 +213,9 @@ def markdown(rows: list[Row], machine_text: str, quick: bool) -> str:
         "",
         *ratios(rows),
         "¹ digitocr rows: first epoch whose *validation* accuracy reaches the mark (digitocr never looks at the test "
-        "set while training); anchor rows: test accuracy after each epoch. Training seconds exclude data loading "
-        "and the anchors' per-epoch test pass; digitocr's include its per-epoch validation.",
+        "set while training); anchor rows: test accuracy after each epoch. The PyTorch anchors' seconds include "
+        "building their datasets but not their per-epoch test pass; scikit-learn's and digitocr's exclude loading "
+        "the data, and digitocr's include its per-epoch validation.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -239,7 +240,8 @@ def ratios(rows: list[Row]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"1 epoch on {QUICK_IMAGES} images per recipe, 1 seed")
+    parser.add_argument("--quick", action="store_true", help=f"1 epoch, 1 seed, {QUICK_IMAGES} training images "
+                        "per recipe (the course replica: all)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per fast preset (default 3)")
     parser.add_argument("--accurate-seeds", type=int, default=1, help="seeds per accurate preset (default 1)")
     parser.add_argument("--replica-epochs", type=int, default=5)

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.compare --quick` runs every recipe on a tiny budget and writes the Markdown table."""
+"""`python benchmarks/compare.py --quick` runs every recipe on a tiny budget and writes the Markdown table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_quick_compare_writes_the_table(mnist_root, tmp_path):
     out = tmp_path / "compare.md"
-    finished = subprocess.run([sys.executable, "-m", "benchmarks.compare", "--quick", "--out", str(out)],
+    finished = subprocess.run([sys.executable, "benchmarks/compare.py", "--quick", "--out", str(out)],
                               cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-3000:]
     table = out.read_text()

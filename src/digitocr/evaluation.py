@@ -5,8 +5,10 @@ Returns plain numbers (JSON-ready); printing is the caller's business. scikit-le
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from digitocr import distributed
 from digitocr.config import CLASS_NAMES
 from digitocr.data import Split
 from digitocr.training import predict_logits
@@ -19,8 +21,10 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 4096) -> dict:
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-    predictions = predict_logits(model, split.images, batch_size).argmax(1).cpu().numpy()
-    truth = split.labels.cpu().numpy()
+    # Under torchrun each rank predicts its shard; the metrics come from all ranks' predictions together.
+    index = distributed.shard(torch.arange(len(split), device=split.labels.device), drop_remainder=False)
+    predictions = distributed.gather(predict_logits(model, split.images[index], batch_size).argmax(1).cpu().numpy())
+    truth = distributed.gather(split.labels[index].cpu().numpy())
     labels = list(range(len(CLASS_NAMES)))
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predictions, labels=labels, zero_division=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from digitocr import distributed
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.data import MNISTData, load_mnist
 from digitocr.data.sources import Log, log_to_stderr
@@ -56,20 +57,22 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     """
     config = config or TrainConfig()
     config.validate()
-    device = resolve_device(config.device)
+    device = distributed.init_from_env(resolve_device(config.device))  # joins torchrun's ranks, if any
+    if not distributed.is_main():
+        log = _silent
     if data is None:
         data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=log)
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
     checkpoint = default_checkpoint_path(out or DEFAULT_MODEL_PATH)
     started = time.perf_counter()
-    history = fit(model, data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
+    history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
     train_seconds = time.perf_counter() - started
     reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
     metrics = evaluate(reported, data.test)
     val_accuracy = accuracy(reported, data.val.to(device))
     model_path = None
-    if out is not None:
+    if out is not None and distributed.is_main():
         model_path = save_model(out, model, config, data_sha256=data.sha256, metrics={
             "test_accuracy": metrics["test_accuracy"], "val_accuracy": val_accuracy,
             "per_class": metrics["per_class"], "train_seconds": train_seconds,
@@ -79,3 +82,7 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     return TrainResult(model=model, config=config, history=history, val_accuracy=val_accuracy,
                        test_accuracy=metrics["test_accuracy"], metrics=metrics, train_seconds=train_seconds,
                        model_path=model_path, data_sha256=data.sha256)
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0 under torchrun: one rank speaks for all."""

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digitocr import distributed
 from digitocr.config import TrainConfig
-from digitocr.data import MNISTData, Split, batches_per_epoch, shuffled_batches
+from digitocr.data import MNISTData, Split, shuffled_batches
 from digitocr.data.augment import make_augment
 from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
@@ -105,10 +106,14 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 409
 
 
 def accuracy(model: nn.Module, split: Split) -> float:
+    """Share of ``split`` classified right; under torchrun each rank counts its shard and the counts are summed."""
     if len(split) == 0:
         return math.nan
-    predictions = predict_logits(model, split.images).argmax(1)
-    return (predictions == split.labels.to(predictions.device)).float().mean().item()
+    index = distributed.shard(torch.arange(len(split), device=split.labels.device), drop_remainder=False)
+    predictions = predict_logits(distributed.unwrap(model), split.images[index]).argmax(1)
+    correct = (predictions == split.labels[index].to(predictions.device)).sum().item()
+    correct, total = distributed.all_reduce_sum(correct, len(index))
+    return correct / total
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -182,7 +187,10 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
     callbacks = callbacks or TrainCallbacks()
     device = next(model.parameters()).device
     train, val = data.train.to(device), data.val.to(device)
-    steps_per_epoch = batches_per_epoch(train, config.batch_size)
+    # Under torchrun each rank takes batch_size / world_size images of its shard per step: the same global
+    # batch, steps per epoch and schedule as one process.
+    batch_size = distributed.local_batch_size(config.batch_size)
+    steps_per_epoch = distributed.shard_size(len(train)) // batch_size
     if steps_per_epoch == 0:
         raise ConfigError(f"batch size {config.batch_size} is larger than the {len(train)} training images")
     total_steps = config.epochs * steps_per_epoch
@@ -194,7 +202,7 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
     if resume_from is not None:
         best_state, best_accuracy = _restore(resume_from, model, optimizer, generator, history, position, config)
     # Off by default. A resumed run restarts the EMA from the resumed weights and draws fresh distortions.
-    augment, ema = make_augment(config.augment, config.seed), make_ema(model, config.ema)
+    augment, ema = make_augment(config.augment, config.seed), make_ema(distributed.unwrap(model), config.ema)
 
     model.train()
     with _InterruptFlag() as interrupt:
@@ -204,7 +212,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             generator.set_state(position.epoch_generator_state)
             callbacks.on_epoch_start(epoch + 1, steps_per_epoch)
             started = time.perf_counter()
-            for images, labels in shuffled_batches(train, config.batch_size, generator, skip=position.step_in_epoch):
+            for images, labels in shuffled_batches(train, batch_size, generator, skip=position.step_in_epoch,
+                                                   shard=distributed.shard):
                 if interrupt.raised:
                     raise TrainingInterrupted(str(_save_checkpoint(
                         checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy)))
@@ -219,7 +228,7 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 loss.backward()
                 optimizer.step()
                 if ema is not None:
-                    ema.update(model)
+                    ema.update(distributed.unwrap(model))
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
@@ -228,11 +237,12 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
                 callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
-            evaluated = model if ema is None else ema.module  # with EMA, the average is the model
+            evaluated = distributed.unwrap(model) if ema is None else ema.module  # with EMA: the average
             val_accuracy = accuracy(evaluated, val)
             model.train()
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
-                               train_loss=position.loss_sum / steps_per_epoch, val_accuracy=val_accuracy,
+                               train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
+                               val_accuracy=val_accuracy,
                                lr=optimizer.param_groups[0]["lr"])
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)
@@ -244,7 +254,7 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             if config.patience and epoch + 1 - history.best_epoch >= config.patience:
                 break
     if best_state is not None:
-        model.load_state_dict(best_state)
+        distributed.unwrap(model).load_state_dict(best_state)
     model.eval()
     return history
 

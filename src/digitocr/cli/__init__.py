@@ -9,10 +9,12 @@ import argparse
 import sys
 
 from digitocr import __version__
-from digitocr.cli import data_cmd, evaluate_cmd, train_cmd
+from digitocr.cli import data_cmd, evaluate_cmd, export_cmd, serve_cmd, train_cmd
 from digitocr.errors import DigitOCRError, TrainingInterrupted
 
-COMMANDS = [data_cmd, train_cmd, evaluate_cmd]
+COMMANDS = [data_cmd, train_cmd, evaluate_cmd, export_cmd, serve_cmd]
+# Installed by the `train` extra, absent from a runtime-only install.
+TRAIN_MODULES = {"torch", "torchvision", "sklearn", "matplotlib", "scipy", "tqdm"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,3 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitocr: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        # A runtime-only install (digitocr[runtime]) has no PyTorch; say which extra a command needs.
+        if (error.name or "").split(".")[0] not in TRAIN_MODULES:
+            raise
+        print(f"digitocr: error: `digitocr {args.command}` needs {error.name}, which is not installed "
+              "(pip install 'digitocr[train]')", file=sys.stderr)
+        return 1

@@ -7,65 +7,37 @@ import json
 import math
 import sys
 
+from digitocr.jsonable import jsonable
+
 
 def print_json(value: dict) -> None:
     """One JSON object on one line: the last line of stdout, for scripts."""
-    print(json.dumps(_jsonable(value), separators=(",", ":")))
-
-
-def _jsonable(value):
-    # JSON has no NaN; an absent validation split reports null rather than an invalid document.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    return value
+    print(json.dumps(jsonable(value), separators=(",", ":")))
 
 
 def info(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
-    return value
+def _number_flag(parse, kind: str, ok, requirement: str):
+    """An argparse ``type=`` that parses with ``parse`` and explains both kinds of mistake in one line."""
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {requirement}, got {text}")
+        return value
+
+    return convert
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
+positive_int = _number_flag(int, "a whole number", lambda v: v >= 1, "a whole number of at least 1")
+non_negative_int = _number_flag(int, "a whole number", lambda v: v >= 0, "a whole number of at least 0")
+positive_float = _number_flag(float, "a number", lambda v: v > 0 and math.isfinite(v), "a positive number")
+fraction = _number_flag(float, "a number", lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -86,3 +58,14 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
+
+
+def add_report_dir(parser) -> None:
+    parser.add_argument("--report-dir", metavar="DIR", help="also write PNG figures (samples, class counts, "
+                        "training curves, confusion matrix, mistakes) and metrics.json into DIR")
+
+
+def report_written(paths: dict) -> None:
+    """One line on stderr, so a --json line stays the last line of stdout."""
+    folder = next(iter(paths.values())).parent
+    info(f"report: {', '.join(sorted(path.name for path in paths.values()))} in {folder}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitocr.cli.common import add_data_dir, add_json, print_json
+from digitocr.cli.common import add_data_dir, add_json, add_report_dir, print_json, report_written
 from digitocr.config import CLASS_NAMES
 
 
@@ -15,6 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
     add_data_dir(parser)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
+    add_report_dir(parser)
     add_json(parser)
     parser.set_defaults(run=run)
 
@@ -23,12 +24,17 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.data import read_mnist, to_float_images
     from digitocr.data.memory import Split
     from digitocr.evaluation import evaluate
-    from digitocr.modelfile import load_model
+    from digitocr.modelfile import read_model_file
     from digitocr.training import resolve_device
 
-    model = load_model(args.model, device=resolve_device(args.device))
+    model_file = read_model_file(args.model, device=resolve_device(args.device))
     images, labels = read_mnist(args.data_dir, train=False)
-    metrics = evaluate(model, Split(to_float_images(images), labels))
+    test = Split(to_float_images(images), labels)
+    metrics = evaluate(model_file.model, test)
+    if args.report_dir:
+        from digitocr.reports import write_model_report
+
+        report_written(write_model_report(args.report_dir, model_file, test, metrics, model_path=args.model))
     if args.json:
         print_json(metrics)
     else:

@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 
 from digitocr.cli.common import (
-    add_data_dir, add_json, fraction, info, int_list, non_negative_int, positive_float, positive_int, print_json,
+    add_data_dir, add_json, add_report_dir, fraction, info, int_list, non_negative_int, positive_float, positive_int,
+    print_json, report_written,
 )
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.errors import ConfigError
@@ -79,6 +80,7 @@ def register(subparsers) -> None:
     run_group.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint "
                            "(its own settings are used)")
     run_group.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_report_dir(run_group)
     add_json(run_group)
     parser.set_defaults(run=run)
 
@@ -105,6 +107,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from digitocr import distributed
     from digitocr.cli.progress import EpochProgressBars
     from digitocr.pipeline import train
     from digitocr.training import read_checkpoint
@@ -114,8 +117,15 @@ def run(args: argparse.Namespace) -> int:
         info(f"resuming from {args.resume} with its own settings")
     else:
         config = config_from_args(args)
-    callbacks = None if args.quiet else EpochProgressBars(config.epochs)
+    # Under torchrun every rank runs this; rank 0 alone shows progress and prints the result.
+    callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs)
     result = train(config, out=args.out, callbacks=callbacks, resume=args.resume)
+    if not distributed.is_main():
+        return 0
+    if args.report_dir:
+        from digitocr.reports import write_train_report
+
+        report_written(write_train_report(args.report_dir, result))
     if args.json:
         print_json(result.summary())
     else:

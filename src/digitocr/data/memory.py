@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -78,13 +78,17 @@ def load_mnist(data_dir: str | os.PathLike | None = None, val_size: int = 5000, 
     return MNISTData(train=train, val=val, test=Split(to_float_images(test_images), test_labels), sha256=sha256)
 
 
-def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator,
-                     skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator, skip: int = 0,
+                     shard: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of a fresh random permutation, taken by index; the last incomplete batch is dropped.
 
-    ``skip`` leaves out the first batches (resuming mid-epoch from the same generator state).
+    ``skip`` leaves out the first batches (resuming mid-epoch from the same generator state). ``shard`` picks
+    this process's part of the permutation when several train together (``digitocr.distributed.shard``).
     """
     order = torch.randperm(len(split), generator=generator).to(split.labels.device)
+    if shard is not None:
+        order = shard(order)
     for start in range(skip * batch_size, len(order) - batch_size + 1, batch_size):
         index = order[start:start + batch_size]
         yield split.images[index], split.labels[index]

@@ -1,1 +1,0 @@
-"""Benchmarks of digitocr against reference recipes; run as ``python -m benchmarks.compare``."""

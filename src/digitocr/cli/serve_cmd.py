@@ -1,0 +1,43 @@
+"""`digitocr serve`: the drawing page and the REST API under uvicorn, on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from digitocr.cli.common import info
+from digitocr.config import DEFAULT_MODEL_PATH
+from digitocr.errors import ModelFileError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve the drawing page and the REST API",
+        description="A web page to draw digits (or drop a photo) and have them read, and POST /api/predict "
+                    "for programs. OpenAPI docs at /docs.")
+    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, metavar="PATH",
+                        help=f"a model file written by `digitocr train` (default {DEFAULT_MODEL_PATH})")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                        "only; 0.0.0.0 opens it to the network)")
+    parser.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | mps (default cpu)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Path(args.model).is_file():
+        raise ModelFileError(f"no model file at {args.model}: make one with `digitocr train` "
+                             f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH")
+    import torch
+    import uvicorn
+
+    from digitocr.modelfile import read_model_file
+    from digitocr.serve import ServeSettings, create_app
+
+    read_model_file(args.model)  # a damaged file fails here in one line, not in a server start-up traceback
+    # Requests run in parallel threads already; intra-op threads on top of them only fight over the cores.
+    torch.set_num_threads(1)
+    app = create_app(ServeSettings(model_path=args.model, device=args.device))
+    info(f"digitocr: serving {args.model} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,115 @@
+"""The FastAPI app: the drawing page, POST /api/predict, health and model card.
+
+The model is loaded once in ``lifespan``. The endpoint that runs it is a plain ``def``, so FastAPI runs it
+in its thread pool and the event loop keeps serving other requests while a picture is decoded and read.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from digitocr.errors import ImageError
+from digitocr.serve.pictures import decode_picture, picture_bytes
+from digitocr.serve.schemas import ErrorDetail, Health, ModelCard, PredictResponse
+from digitocr.serve.settings import ServeSettings
+
+STATIC = Path(__file__).parent / "static"
+
+# What /api/predict takes, for the OpenAPI docs: the body is parsed by hand (three forms, one endpoint).
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "format": "binary", "description": "a picture in any format Pillow reads"}}}},
+    "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "description": "a data URL (data:image/png;base64,...) or bare base64"}}}},
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+}}}
+# 413 comes from FastAPI's own body limit, as JSON or (for an oversized Content-Length) plain text.
+ERRORS = {status: {"model": ErrorDetail, "description": text} for status, text in {
+    400: "not a picture, truncated, a decompression bomb, or a malformed envelope",
+    413: "Content Too Large: the body is over the size limit", 415: "a content type other than multipart, JSON or image/*"}.items()}
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    # max_body_size: a declared Content-Length over it gets 413 before a byte is read; a streamed body is
+    # counted as it arrives and cut off at the limit.
+    app = FastAPI(title="digitocr", summary="Read handwritten digits in pictures.", lifespan=lifespan,
+                  max_body_size=settings.max_body_bytes)
+    app.state.settings = settings
+    app.add_exception_handler(ImageError, lambda request, error: JSONResponse({"detail": str(error)}, status_code=400))
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    from digitocr.reading import Recognizer
+    from digitocr.reading.backends import TorchBackend
+
+    settings = app.state.settings
+    app.state.recognizer = Recognizer(settings.model_path, settings.device)
+    # A second handle on the same weights: all ten class probabilities for the page's bars, and the model card.
+    app.state.backend = TorchBackend(settings.model_path, settings.device)
+    app.state.card = model_card(app.state.backend.model_file, settings.model_path)
+    yield
+
+
+async def get_settings(request: Request) -> ServeSettings:
+    return request.app.state.settings  # async: a plain def would cost a trip through the thread pool
+
+
+async def request_picture(request: Request, settings: ServeSettings = Depends(get_settings)) -> bytes:
+    return await picture_bytes(request, settings.max_body_bytes)
+
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def page():
+    return FileResponse(STATIC / "index.html")
+
+
+@router.post("/api/predict", response_model=PredictResponse, response_model_exclude_none=True,
+             responses=ERRORS, openapi_extra=PREDICT_BODY)
+def predict(request: Request, data: bytes = Depends(request_picture),
+            settings: ServeSettings = Depends(get_settings), probabilities: bool = False):
+    """Read the digits in a picture: the JSON of `digitocr predict --json`, without "file"."""
+    picture = decode_picture(data, settings.max_pixels)
+    result = request.app.state.recognizer.read(picture)
+    answer = result.to_dict()
+    if probabilities and result.digits and all(digit.image is not None for digit in result.digits):
+        images = np.stack([digit.image for digit in result.digits])
+        for entry, row in zip(answer["digits"], request.app.state.backend.probabilities(images)):
+            entry["probabilities"] = [round(float(p), 6) for p in row]
+    return answer
+
+
+@router.get("/api/health", response_model=Health, responses={503: {"model": ErrorDetail}})
+def health(request: Request, settings: ServeSettings = Depends(get_settings)):
+    if getattr(request.app.state, "recognizer", None) is None:
+        return JSONResponse({"detail": "the model is not loaded"}, status_code=503)
+    return Health(status="ok", model=str(settings.model_path))
+
+
+@router.get("/api/model", response_model=ModelCard)
+def model(request: Request):
+    return request.app.state.card
+
+
+def model_card(model_file, path) -> ModelCard:
+    metrics = model_file.metadata.get("metrics") or {}
+    return ModelCard(
+        path=str(path), architecture=model_file.config.model.name, model=asdict(model_file.config.model),
+        parameters=sum(p.numel() for p in model_file.model.parameters()),
+        test_accuracy=metrics.get("test_accuracy"), val_accuracy=metrics.get("val_accuracy"),
+        trained=model_file.metadata.get("created"), data_sha256=model_file.metadata.get("data_sha256"),
+        weights_sha256=model_file.metadata.get("weights_sha256"), versions=model_file.metadata.get("versions") or {})

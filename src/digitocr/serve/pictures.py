@@ -1,0 +1,81 @@
+"""Getting a picture out of a request: multipart field, JSON data URL / base64, or a raw image body.
+
+``picture_bytes`` (async) only moves bytes; ``decode_picture`` (blocking, run in the thread pool) checks and
+decodes them, refusing a decompression bomb from its header alone, before any pixel is unpacked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import warnings
+
+from fastapi import HTTPException, Request
+from starlette.datastructures import UploadFile
+
+from digitocr.errors import ImageError
+
+ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": \"<data URL or base64>\"}) or image/*"
+
+
+async def picture_bytes(request: Request, max_bytes: int) -> bytes:
+    """The picture's encoded bytes; HTTPException 415 for a content type we do not take, 400 for a bad envelope."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=8, max_part_size=max_bytes)
+        field = form.get("image")
+        if isinstance(field, UploadFile):
+            return await field.read()
+        if isinstance(field, str):  # e.g. curl -F 'image=data:image/png;base64,...'
+            return decode_base64(field)
+        raise HTTPException(400, "no picture: the multipart form needs a file field named 'image'")
+    if content_type == "application/json":
+        try:
+            document = json.loads(await request.body())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise HTTPException(400, f"the body is not valid JSON: {error}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("image"), str):
+            raise HTTPException(400, 'the JSON body must be an object {"image": "<data URL or base64 picture>"}')
+        return decode_base64(document["image"])
+    if content_type.startswith("image/"):
+        return await request.body()
+    raise HTTPException(415, f"unsupported content type {content_type or '(none)'!r}: send {ACCEPTED}")
+
+
+def decode_base64(text: str) -> bytes:
+    """A data URL ('data:image/png;base64,...') or bare base64 -> bytes; HTTPException 400 when it is neither."""
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise HTTPException(400, "the data URL must be base64-encoded (data:image/...;base64,...)")
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "the picture is not valid base64") from None
+
+
+def decode_picture(data: bytes, max_pixels: int):
+    """Encoded bytes -> a fully loaded PIL image; ImageError saying why for anything that is not a usable picture."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ImageError("the picture is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = picture.size
+            if width * height > max_pixels:
+                raise ImageError(f"the picture is {width}x{height} pixels, over the limit of {max_pixels:,} "
+                                 f"(a decompression bomb, or a photo to scale down first)")
+            picture.load()
+    except UnidentifiedImageError:
+        raise ImageError("not a picture (no image format recognised in the data)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"decompression bomb refused: {error}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        # Pillow reports a truncated or corrupt file as OSError, and some malformed headers as the others.
+        raise ImageError(f"the picture is truncated or damaged: {error}") from None
+    return picture

@@ -1,0 +1,48 @@
+"""`digitocr serve` in a child process, for tests, benchmarks and notebooks that need a real server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the OS picks it; another process could still take it first)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(model_path: str | Path, port: int | None = None, start_timeout: float = 120) -> Iterator[str]:
+    """Start `digitocr serve` on 127.0.0.1, wait until /api/health answers, yield its base URL, stop it after."""
+    port = port or free_port()
+    log = tempfile.TemporaryFile("w+")  # not a pipe: a pipe nobody reads would block a chatty server when full
+    process = subprocess.Popen([sys.executable, "-m", "digitocr", "serve", "--model", str(model_path),
+                                "--port", str(port)], stderr=log, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + start_timeout  # importing torch on a busy machine can take a while
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/health", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    log.seek(0)
+                    raise RuntimeError(f"digitocr serve did not start: {log.read().strip()}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()

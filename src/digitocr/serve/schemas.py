@@ -1,0 +1,52 @@
+"""Pydantic shapes of the API's answers; the same JSON as `digitocr predict --json` (without "file")."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Guess(BaseModel):
+    digit: int
+    confidence: float
+
+
+class DigitOut(BaseModel):
+    # extra="allow": fields the reading pipeline adds to its JSON pass through unchanged, so the answer
+    # stays the same object `digitocr predict --json` prints.
+    model_config = ConfigDict(extra="allow")
+
+    digit: int
+    confidence: float = Field(description="softmax probability of `digit`")
+    box: list[int] = Field(description="x, y, width, height in the uploaded picture's pixels")
+    top3: list[Guess]
+    probabilities: list[float] | None = Field(
+        None, description="all ten class probabilities, digit 0 first (only with ?probabilities=true)")
+
+
+class PredictResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str = Field(description='the digits left to right; "" when none were found')
+    digits: list[DigitOut]
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+
+
+class ModelCard(BaseModel):
+    path: str
+    architecture: str = Field(description="name in digitocr.models.MODELS")
+    model: dict = Field(description="the stored ModelConfig")
+    parameters: int
+    test_accuracy: float | None
+    val_accuracy: float | None
+    trained: str | None = Field(description="when the model file was written (UTC, ISO 8601)")
+    data_sha256: str | None = Field(description="digest of the MNIST data it was trained on")
+    weights_sha256: str | None
+    versions: dict

@@ -1,0 +1,88 @@
+"""Model files: round trip, and a clear error (never code execution) for anything else."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from digitocr.config import ModelConfig, TrainConfig
+from digitocr.errors import ModelFileError
+from digitocr.modelfile import load_model, read_model_file, save_model
+from digitocr.models import MODELS, build_model
+
+
+@pytest.fixture
+def saved(tmp_path):
+    config = TrainConfig(model=ModelConfig(hidden=(32,)))
+    torch.manual_seed(0)
+    model = build_model(config.model).eval()
+    path = save_model(tmp_path / "model.pth", model, config, metrics={"test_accuracy": 0.5}, data_sha256="ab" * 32)
+    return path, model, config
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_then_load_gives_identical_logits(tmp_path, name):
+    config = TrainConfig(model=ModelConfig(name=name))
+    torch.manual_seed(1)
+    model = build_model(config.model).eval()
+    path = save_model(tmp_path / "m.pth", model, config)
+    x = torch.rand(7, 1, 28, 28)
+    assert torch.equal(load_model(path)(x), model(x))
+
+
+def test_file_is_plain_data_with_metadata(saved):
+    path, _, config = saved
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"] == config.to_dict()
+    assert payload["normalization"] == {"mean": 0.1307, "std": 0.3081}
+    assert payload["class_names"] == [str(d) for d in range(10)]
+    assert payload["data_sha256"] == "ab" * 32 and payload["metrics"]["test_accuracy"] == 0.5
+    assert {"digitocr", "torch", "torchvision", "python"} <= set(payload["versions"])
+    file = read_model_file(path)
+    assert file.config == config and not file.model.training
+
+
+def test_tampered_weights_are_refused(saved):
+    path, _, _ = saved
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["layers.0.weight"][0, 0] += 1
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="changed after it was written"):
+        load_model(path)
+
+
+def test_truncated_file_is_refused(saved):
+    path, _, _ = saved
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="not a readable digitocr model"):
+        load_model(path)
+
+
+def test_other_files_are_refused(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
+    with pytest.raises(ModelFileError, match="not a digitocr model"):
+        load_model(tmp_path / "other.pth")
+    (tmp_path / "text.pth").write_text("hello")
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "text.pth")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.pth")
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch /tmp/digitocr-exploit-ran",))
+
+
+def test_pickled_code_is_never_run(tmp_path):
+    import os
+
+    marker = "/tmp/digitocr-exploit-ran"
+    if os.path.exists(marker):
+        os.remove(marker)
+    torch.save({"format": "digitocr-model", "payload": _Exploit()}, tmp_path / "evil.pth")
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "evil.pth")
+    assert not os.path.exists(marker)

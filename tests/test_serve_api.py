@@ -1,0 +1,243 @@
+"""The REST API through FastAPI's TestClient: answers, every error path, and a fuzz that never sees a 500.
+
+A model with random weights is enough here: these tests check the HTTP layer, not how well digits are read.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image, ImageDraw
+
+from digitocr.config import TrainConfig
+from digitocr.modelfile import save_model
+from digitocr.models import build_model
+from digitocr.reading import Recognizer
+from digitocr.serve import ServeSettings, create_app
+from digitocr.serve.app import STATIC
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("serve") / "untrained.pth"
+    return save_model(path, build_model(TrainConfig().model), TrainConfig())
+
+
+@pytest.fixture(scope="module")
+def client(model_path):
+    with TestClient(create_app(ServeSettings(model_path=str(model_path)))) as client:
+        yield client
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def canvas_png() -> bytes:
+    """What the page sends: a 400x400 pad, white paper, a dark stroke."""
+    picture = Image.new("RGB", (400, 400), "white")
+    ImageDraw.Draw(picture).line([(200, 70), (200, 330)], fill="black", width=31)
+    return png_bytes(picture)
+
+
+def post_file(client, data: bytes, name="digit.png", content_type="image/png", **params):
+    return client.post("/api/predict", files={"image": (name, data, content_type)}, params=params)
+
+
+def test_multipart_answer_is_the_recognizers_json(client, model_path, canvas_png):
+    response = post_file(client, canvas_png)
+    assert response.status_code == 200
+    assert response.json() == Recognizer(model_path).read(canvas_png).to_dict()
+
+
+def test_json_data_url_bare_base64_and_raw_body_give_the_same_answer(client, canvas_png):
+    expected = post_file(client, canvas_png).json()
+    encoded = base64.b64encode(canvas_png).decode()
+    assert client.post("/api/predict", json={"image": f"data:image/png;base64,{encoded}"}).json() == expected
+    assert client.post("/api/predict", json={"image": encoded}).json() == expected
+    raw = client.post("/api/predict", content=canvas_png, headers={"content-type": "image/png"})
+    assert raw.json() == expected
+
+
+def test_probabilities_on_request(client, canvas_png):
+    digits = post_file(client, canvas_png, probabilities="true").json()["digits"]
+    assert digits
+    for digit in digits:
+        assert len(digit["probabilities"]) == 10
+        assert sum(digit["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert int(np.argmax(digit["probabilities"])) == digit["digit"]
+    assert "probabilities" not in post_file(client, canvas_png).json()["digits"][0]
+
+
+def test_body_over_the_limit_is_413(client):
+    response = client.post("/api/predict", content=b"\0" * (10 * MB + 1), headers={"content-type": "image/png"})
+    assert response.status_code == 413
+
+
+def test_streamed_body_over_the_limit_is_413(client):
+    chunks = (b"\0" * MB for _ in range(11))  # no Content-Length: counted as it arrives
+    response = client.post("/api/predict", content=chunks, headers={"content-type": "image/png"})
+    assert response.status_code == 413
+
+
+def test_limit_comes_from_settings(model_path, canvas_png):
+    with TestClient(create_app(ServeSettings(model_path=str(model_path), max_body_bytes=1000))) as small:
+        assert post_file(small, canvas_png).status_code == 413
+
+
+def truncated(png: bytes) -> bytes:
+    return png[: len(png) // 2]
+
+
+def bomb(side: int) -> bytes:
+    """A side x side PNG of zeros: a few kB on the wire, side**2 pixels once decoded."""
+    return png_bytes(Image.new("1", (side, side)))
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda png: b"this is not a picture", "not a picture"),
+    (truncated, "truncated"),
+    (lambda png: bomb(8_000), "bomb"),  # over the server's 40-megapixel limit
+    (lambda png: bomb(10_000), "bomb"),  # over Pillow's own limit too
+    (lambda png: b"", "empty"),
+])
+def test_bad_pictures_are_400_saying_why(client, canvas_png, make, why):
+    response = post_file(client, make(canvas_png))
+    assert response.status_code == 400
+    assert why in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body, why", [
+    ({"image": "not base64 !!!"}, "base64"),
+    ({"image": "data:image/png,plain"}, "base64"),
+    ({"picture": "..."}, '{"image"'),
+    (["image"], '{"image"'),
+    ({"image": 42}, '{"image"'),
+])
+def test_bad_json_envelopes_are_400(client, body, why):
+    response = client.post("/api/predict", json=body)
+    assert response.status_code == 400
+    assert why in response.json()["detail"]
+
+
+def test_invalid_json_and_missing_field_are_400(client):
+    invalid = client.post("/api/predict", content=b"{nope", headers={"content-type": "application/json"})
+    assert invalid.status_code == 400 and "JSON" in invalid.json()["detail"]
+    missing = client.post("/api/predict", files={"photo": ("a.png", b"x", "image/png")})
+    assert missing.status_code == 400 and "'image'" in missing.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
+def test_other_content_types_are_415(client, canvas_png, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/api/predict", content=canvas_png, headers=headers)
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
+
+
+def test_health_model_card_and_openapi(client, model_path):
+    assert client.get("/api/health").json() == {"status": "ok", "model": str(model_path)}
+    card = client.get("/api/model").json()
+    assert card["architecture"] == "mlp"
+    assert card["parameters"] == sum(p.numel() for p in build_model(TrainConfig().model).parameters())
+    assert card["model"]["hidden"] == [256]
+    body = client.get("/openapi.json").json()["paths"]["/api/predict"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "application/json"} <= set(body)
+
+
+def test_page_and_its_files_need_nothing_from_outside(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for element in ('id="pad"', 'id="clear"', 'id="prediction"', 'id="photo"', 'id="bars"'):
+        assert element in page.text
+    for path in STATIC.iterdir():
+        assert client.get(f"/static/{path.name}").status_code == 200
+        assert not re.search(r"""(src|href)=["']?(https?:)?//|url\(["']?(https?:)?//|import\s.*https?://""",
+                             path.read_text()), f"{path.name} loads something from another site"
+
+
+# ---- fuzzing: whatever arrives, the answer is never a 5xx --------------------------------------------------------
+
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ANSWERS = {200, 400, 413, 415}
+
+
+@FUZZ
+@given(data=st.binary(max_size=2000), content_type=st.sampled_from(
+    ["image/png", "image/jpeg", "application/json", "multipart/form-data", "text/plain", "", "image/gif; x=1"]))
+def test_fuzz_raw_bodies(client, data, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    assert client.post("/api/predict", content=data, headers=headers).status_code in ANSWERS
+
+
+@FUZZ
+@given(data=st.binary(max_size=2000))
+def test_fuzz_multipart_files(client, data):
+    assert post_file(client, data).status_code in {200, 400}
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=10)
+
+
+@FUZZ
+@given(document=JSON_VALUES | st.fixed_dictionaries({"image": st.text(max_size=200) | JSON_VALUES}))
+def test_fuzz_json(client, document):
+    body = json.dumps(document).encode()  # not json=: httpx sends no body at all for json=None
+    response = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code in {200, 400}
+
+
+@FUZZ
+@given(pixels=arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
+       mode=st.sampled_from(["L", "RGB", "RGBA", "P", "1", "I;16"]),
+       form=st.sampled_from(["PNG", "GIF", "BMP", "TIFF", "WEBP", "JPEG"]))
+def test_fuzz_real_pictures_are_read(client, pixels, mode, form):
+    """Any small picture in any common format and mode gets well-formed JSON: the digits, or (say the reader
+    finds a 1x1 picture too small) 400 saying why; never a 500."""
+    picture = Image.fromarray(pixels).convert(mode)
+    writable = {"JPEG": ("L", "RGB"), "WEBP": ("L", "RGB"), "GIF": ("L", "P", "1"), "BMP": ("L", "RGB", "P", "1")}
+    if mode not in writable.get(form, (mode,)):
+        picture = picture.convert("RGB" if form != "GIF" else "L")
+    buffer = io.BytesIO()
+    picture.save(buffer, form)
+    response = post_file(client, buffer.getvalue(), name=f"fuzz.{form.lower()}")
+    assert response.status_code in {200, 400}, response.text
+    answer = response.json()
+    if response.status_code == 400:
+        assert isinstance(answer["detail"], str)
+        return
+    assert isinstance(answer["text"], str)
+    assert all(0 <= d["digit"] <= 9 and len(d["box"]) == 4 for d in answer["digits"])
+
+
+def test_serve_without_a_model_says_how_to_make_one(tmp_path, capsys):
+    from digitocr.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "missing.pth")]) != 0
+    error = capsys.readouterr().err
+    assert "digitocr train" in error and "Traceback" not in error
+
+
+def test_serve_with_a_damaged_model_fails_in_one_line(tmp_path, capsys):
+    from digitocr.cli import main
+
+    damaged = tmp_path / "damaged.pth"
+    damaged.write_bytes(b"not a model")
+    assert main(["serve", "--model", str(damaged)]) != 0
+    assert "not a readable digitocr model" in capsys.readouterr().err
