@@ -34,6 +34,7 @@ class ModelConfig:
     activation: str = "relu"  # relu | gelu | silu | tanh
     dropout: float = 0.0  # probability, applied after each hidden activation
     batch_norm: bool = False  # BatchNorm1d after each hidden linear layer
+    channels: tuple[int, ...] = (32, 64, 128)  # CNN only: conv widths per block (each block halves the size)
 
 
 @dataclass
@@ -45,11 +46,30 @@ class DataConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-time distortions of whole batches (digitocr.data.augment); all off by default."""
+
+    affine: bool = False  # random rotation, translation, scale and shear per image
+    rotate: float = 10.0  # degrees, drawn uniformly in [-rotate, rotate]
+    translate: float = 0.1  # share of the image size, each axis
+    scale: float = 0.1  # zoom drawn in [1 - scale, 1 + scale]
+    shear: float = 10.0  # degrees, x axis
+    elastic: bool = False  # smooth random displacement field (Simard et al. 2003)
+    elastic_alpha: float = 1.0  # displacement strength in pixels (about the std of a pixel's shift)
+    elastic_grid: int = 4  # random displacements on a grid x grid lattice, smoothly interpolated (fewer: smoother)
+
+    @property
+    def enabled(self) -> bool:
+        return self.affine or self.elastic
+
+
+@dataclass
 class TrainConfig:
     """One training run: model, data, optimiser and schedule. Defaults are the tuned fast route to 98 %."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     epochs: int = 4
     batch_size: int = 256
     optimizer: str = "sgd"  # sgd | adam | adamw
@@ -64,6 +84,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "auto"  # auto | fp32 | bf16: bf16 autocast where the hardware has native bf16 math
+    ema: float = 0.0  # decay of an exponential moving average of the weights (e.g. 0.999); 0 disables
+    tta: bool = False  # test-time augmentation: report accuracy averaged over 1-pixel shifts of each image
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +96,8 @@ class TrainConfig:
         values = dict(values)
         model = _build(ModelConfig, values.pop("model", {}), "model")
         data = _build(DataConfig, values.pop("data", {}), "data")
-        config = _build(cls, values, "train", model=model, data=data)
+        augment = _build(AugmentConfig, values.pop("augment", {}), "augment")
+        config = _build(cls, values, "train", model=model, data=data, augment=augment)
         config.validate()
         return config
 
@@ -104,6 +127,12 @@ class TrainConfig:
             (self.weight_decay >= 0, "weight decay must not be negative"),
             (0 <= self.model.dropout < 1, "dropout must be in [0, 1)"),
             (all(width >= 1 for width in self.model.hidden), "hidden sizes must be positive"),
+            (len(self.model.channels) >= 1 and all(width >= 1 for width in self.model.channels),
+             "CNN channels must be positive"),
+            (0 <= self.ema < 1, "EMA decay must be in [0, 1)"),
+            (min(self.augment.rotate, self.augment.translate, self.augment.scale, self.augment.shear,
+                 self.augment.elastic_alpha) >= 0 and self.augment.elastic_grid >= 2,
+             "augmentation strengths must not be negative"),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
             (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),

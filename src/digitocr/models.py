@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from digitocr.config import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
+from digitocr.data.augment import shift_images
 from digitocr.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -53,13 +54,57 @@ class MLP(nn.Module):
         return self.layers(self.flatten(self.standardize(x)))
 
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP}
+class CNN(nn.Module):
+    """Convolutional: standardise, then per block [conv 3x3, batch norm, activation, 2x2 max-pool], then global
+    max-pooling and one linear layer. ``channels`` sets each block's width; each block halves the image size.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {config.activation!r} ({', '.join(ACTIVATIONS)})")
+        if 2 ** len(config.channels) > IMAGE_SIZE:
+            raise ConfigError(f"a CNN of {len(config.channels)} blocks pools a {IMAGE_SIZE}-pixel image below 1 pixel")
+        self.standardize = Standardize()
+        blocks: list[nn.Module] = []
+        width = 1
+        for channels in config.channels:
+            # bias=False: batch norm's shift makes a conv bias redundant.
+            blocks += [nn.Conv2d(width, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+                       ACTIVATIONS[config.activation](), nn.MaxPool2d(2)]
+            width = channels
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveMaxPool2d(1)  # (N, C, h, w) -> (N, C, 1, 1): any ink anywhere counts
+        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
+        self.head = nn.Linear(width, NUM_CLASSES)
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, 1, 28, 28) in [0, 1] -> (N, 10) logits
+        features = self.pool(self.blocks(self.standardize(x))).flatten(1)
+        return self.head(self.dropout(features))
+
+
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
 
 
 def build_model(config: ModelConfig) -> nn.Module:
     if config.name not in MODELS:
         raise ConfigError(f"unknown model {config.name!r} ({', '.join(MODELS)})")
     return MODELS[config.name](config)
+
+
+class ShiftTTA(nn.Module):
+    """Test-time augmentation: log of the mean class probabilities over the image and its 1-pixel shifts."""
+
+    SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (dx, dy) in pixels
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.SHIFTS])
+        probabilities = self.model(views).float().softmax(1).view(len(self.SHIFTS), len(x), -1).mean(0)
+        return probabilities.log()
 
 
 def count_parameters(model: nn.Module) -> int:

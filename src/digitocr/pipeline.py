@@ -15,7 +15,7 @@ from digitocr.data import MNISTData, load_mnist
 from digitocr.data.sources import Log, log_to_stderr
 from digitocr.evaluation import evaluate
 from digitocr.modelfile import save_model
-from digitocr.models import build_model
+from digitocr.models import ShiftTTA, build_model
 from digitocr.training import History, TrainCallbacks, accuracy, default_checkpoint_path, fit, resolve_device
 
 
@@ -68,8 +68,9 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     started = time.perf_counter()
     history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
     train_seconds = time.perf_counter() - started
-    metrics = evaluate(model, data.test)
-    val_accuracy = accuracy(model, data.val.to(device))
+    reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
+    metrics = evaluate(reported, data.test)
+    val_accuracy = accuracy(reported, data.val.to(device))
     model_path = None
     if out is not None and distributed.is_main():
         model_path = save_model(out, model, config, data_sha256=data.sha256, metrics={

@@ -22,6 +22,8 @@ from torch import nn
 from digitocr import distributed
 from digitocr.config import TrainConfig
 from digitocr.data import MNISTData, Split, shuffled_batches
+from digitocr.data.augment import make_augment
+from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
@@ -199,6 +201,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
     best_state, best_accuracy = None, -1.0
     if resume_from is not None:
         best_state, best_accuracy = _restore(resume_from, model, optimizer, generator, history, position, config)
+    # Off by default. A resumed run restarts the EMA from the resumed weights and draws fresh distortions.
+    augment, ema = make_augment(config.augment, config.seed), make_ema(distributed.unwrap(model), config.ema)
 
     model.train()
     with _InterruptFlag() as interrupt:
@@ -216,12 +220,15 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 step = epoch * steps_per_epoch + position.step_in_epoch
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(config, step, total_steps)
+                images = augment(images)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = model(images)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update(distributed.unwrap(model))
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
@@ -230,7 +237,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
                 callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
-            val_accuracy = accuracy(model, val)
+            evaluated = distributed.unwrap(model) if ema is None else ema.module  # with EMA: the average
+            val_accuracy = accuracy(evaluated, val)
             model.train()
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
                                train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
@@ -241,12 +249,12 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             # Model selection on validation only; without a validation split the last epoch wins.
             if math.isnan(val_accuracy) or val_accuracy > best_accuracy:
                 best_accuracy, history.best_epoch = val_accuracy, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(evaluated.state_dict())
             callbacks.on_epoch_end(stats)
             if config.patience and epoch + 1 - history.best_epoch >= config.patience:
                 break
     if best_state is not None:
-        model.load_state_dict(best_state)
+        distributed.unwrap(model).load_state_dict(best_state)
     model.eval()
     return history
 

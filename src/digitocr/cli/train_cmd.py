@@ -10,11 +10,14 @@ from digitocr.cli.common import (
     print_json, report_written,
 )
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
+from digitocr.errors import ConfigError
+from digitocr.presets import DEFAULT_PRESET, PRESETS, describe_presets, preset_config, preset_names
 
 # flag destination -> (config section or None for the top level, field name)
 CONFIG_FLAGS = {
     "model": ("model", "name"), "hidden": ("model", "hidden"), "activation": ("model", "activation"),
-    "dropout": ("model", "dropout"), "batch_norm": ("model", "batch_norm"),
+    "dropout": ("model", "dropout"), "batch_norm": ("model", "batch_norm"), "channels": ("model", "channels"),
+    "affine": ("augment", "affine"), "elastic": ("augment", "elastic"), "ema": (None, "ema"), "tta": (None, "tta"),
     "data_dir": ("data", "data_dir"), "val_size": ("data", "val_size"),
     "epochs": (None, "epochs"), "batch_size": (None, "batch_size"), "lr": (None, "lr"),
     "optimizer": (None, "optimizer"), "momentum": (None, "momentum"), "weight_decay": (None, "weight_decay"),
@@ -29,14 +32,28 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="train a model on MNIST and save it",
         description="Train a classifier on MNIST (validation split for model selection), report its test "
-                    "accuracy once, and save it. Settings: defaults < --config FILE < flags.")
+                    "accuracy once, and save it. Settings: --preset (or --config FILE) < flags.",
+        epilog="presets (--model M --preset P):\n" + describe_presets(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help=f"architecture (default {defaults.model.name})")
+    model.add_argument("--model", choices=list(PRESETS), help=f"architecture (default {defaults.model.name})")
+    model.add_argument("--preset", choices=preset_names(),
+                       help=f"named settings for the model, listed below (default {DEFAULT_PRESET})")
     model.add_argument("--hidden", type=int_list, metavar="W1,W2",
                        help=f"MLP hidden widths (default {','.join(map(str, defaults.model.hidden))})")
     model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh"])
     model.add_argument("--dropout", type=fraction, help="dropout after each hidden layer")
     model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    model.add_argument("--channels", type=int_list, metavar="C1,C2",
+                       help=f"CNN block widths (default {','.join(map(str, defaults.model.channels))})")
+    regular = parser.add_argument_group("augmentation and averaging")
+    regular.add_argument("--affine", action=argparse.BooleanOptionalAction, default=None,
+                         help="random rotation, shift, scale and shear of training batches")
+    regular.add_argument("--elastic", action=argparse.BooleanOptionalAction, default=None,
+                         help="random elastic distortion of training batches")
+    regular.add_argument("--ema", type=fraction, metavar="DECAY", help="keep an EMA of the weights (0: off)")
+    regular.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                         help="report accuracy averaged over 1-pixel shifts of each test image")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, help=f"(default {defaults.epochs})")
     optim.add_argument("--batch-size", type=positive_int, help=f"(default {defaults.batch_size})")
@@ -69,8 +86,13 @@ def register(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then the --config file, then every flag the user actually gave."""
-    config = TrainConfig.from_json(args.config) if args.config else TrainConfig()
+    """The preset (or the --config file), then every flag the user actually gave."""
+    if args.config and args.preset:
+        raise ConfigError("give --preset or --config, not both")
+    if args.config:
+        config = TrainConfig.from_json(args.config)
+    else:
+        config = preset_config(args.model or TrainConfig().model.name, args.preset or DEFAULT_PRESET)
     for dest, (section, name) in CONFIG_FLAGS.items():
         value = getattr(args, dest, None)
         if value is None:

@@ -1,0 +1,79 @@
+"""Training-time augmentation of whole batches of tensors: random affine maps and elastic distortion.
+
+Both become one sampling grid per image, so a batch is resampled once by ``grid_sample`` (no per-image PIL
+work, no double blur). Random numbers come from a CPU ``torch.Generator``, so a seed fixes the result on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from digitocr.config import AugmentConfig
+
+Augment = Callable[[Tensor], Tensor]
+
+
+def _uniform(count: int, bound: float, generator: torch.Generator) -> Tensor:
+    return (torch.rand(count, generator=generator) * 2 - 1) * bound
+
+
+def affine_matrices(count: int, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """(count, 2, 3) maps from output to input coordinates in ``affine_grid``'s [-1, 1] units."""
+    angle = torch.deg2rad(_uniform(count, config.rotate, generator))
+    shear = torch.tan(torch.deg2rad(_uniform(count, config.shear, generator)))
+    zoom = 1 + _uniform(count, config.scale, generator)
+    # affine_grid's coordinates span 2 units over the image, so a shift of `translate` image widths is 2x that.
+    shift = _uniform(2 * count, 2 * config.translate, generator).view(count, 2)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    # rotation @ shear, divided by the zoom: sampling the input at 1/zoom enlarges the digit by zoom.
+    theta = torch.stack([
+        torch.stack([cos, cos * shear - sin, shift[:, 0]], dim=1),
+        torch.stack([sin, sin * shear + cos, shift[:, 1]], dim=1),
+    ], dim=1)
+    return theta
+
+
+def elastic_displacement(count: int, size: int, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """(count, size, size, 2) smooth random displacements in pixels, about ``elastic_alpha`` std per axis.
+
+    Random displacements on a coarse ``elastic_grid`` x ``elastic_grid`` lattice, bicubically upsampled: as smooth
+    as Simard et al.'s Gaussian-filtered noise field, at a fraction of the cost of a large blur kernel.
+    """
+    coarse = torch.randn(count, 2, config.elastic_grid, config.elastic_grid, generator=generator)
+    field = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
+    return field.permute(0, 2, 3, 1) * config.elastic_alpha
+
+
+def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """Distort each image of (N, 1, H, W) independently as ``config`` says; labels are unchanged by design."""
+    if not config.enabled:
+        return images
+    count, _, height, width = images.shape
+    theta = affine_matrices(count, config, generator) if config.affine else \
+        torch.eye(2, 3).expand(count, 2, 3)
+    grid = F.affine_grid(theta, [count, 1, height, width], align_corners=False)
+    if config.elastic:
+        # pixels -> grid units (2 units span the image); (x, y) order as grid_sample expects
+        grid = grid + elastic_displacement(count, height, config, generator) * (2 / height)
+    grid = grid.to(images.device, images.dtype)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def make_augment(config: AugmentConfig, seed: int) -> Augment:
+    """A function batch -> distorted batch with its own seeded generator; the identity when augmentation is off."""
+    if not config.enabled:
+        return lambda images: images
+    generator = torch.Generator().manual_seed(seed + 2)
+    return lambda images: augment_batch(images, config, generator)
+
+
+def shift_images(images: Tensor, dx: int, dy: int) -> Tensor:
+    """Move (N, C, H, W) images by whole pixels (right by dx, down by dy), filling with background zeros."""
+    padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)))
+    height, width = images.shape[-2:]
+    top, left = abs(dy) - dy, abs(dx) - dx
+    return padded[..., top:top + height, left:left + width]
