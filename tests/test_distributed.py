@@ -38,11 +38,11 @@ def test_single_process_helpers_change_nothing():
 def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):
     script = tmp_path / "ranks.py"
     script.write_text(textwrap.dedent("""
-        import json, torch
+        import json, os, torch
         from digitocr import distributed
         device = distributed.init_from_env(torch.device("cpu"))
         order = torch.randperm(11, generator=torch.Generator().manual_seed(0))  # the same on every rank
-        print(json.dumps({
+        line = json.dumps({
             "rank": distributed.rank(), "main": distributed.is_main(), "device": str(device),
             "train": distributed.shard(order).tolist(),
             "eval": distributed.shard(order, drop_remainder=False).tolist(),
@@ -50,7 +50,9 @@ def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):
             "gathered": distributed.gather(distributed.shard(torch.arange(5), drop_remainder=False).numpy()).tolist(),
             "batch": distributed.local_batch_size(256),
             "ddp": type(distributed.wrap(torch.nn.Linear(2, 2))).__name__,
-        }))
+        })
+        # One write() per rank: both ranks share torchrun's stdout, and print() may split a line in two writes.
+        os.write(1, (line + "\\n").encode())
     """))
     done = _torchrun(str(script), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
