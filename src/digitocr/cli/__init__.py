@@ -9,10 +9,10 @@ import argparse
 import sys
 
 from digitocr import __version__
-from digitocr.cli import data_cmd, evaluate_cmd, train_cmd
+from digitocr.cli import data_cmd, evaluate_cmd, train_cmd, tune_cmd
 from digitocr.errors import DigitOCRError, TrainingInterrupted
 
-COMMANDS = [data_cmd, train_cmd, evaluate_cmd]
+COMMANDS = [data_cmd, train_cmd, evaluate_cmd, tune_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
