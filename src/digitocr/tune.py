@@ -33,7 +33,6 @@ OPTIMIZER_RANGES = {
     "sgd": {"lr": (0.01, 0.5), "weight_decay": (1e-6, 1e-3)},  # coupled L2, Nesterov momentum 0.9
     "adamw": {"lr": (3e-4, 1e-2), "weight_decay": (1e-4, 0.3)},  # decoupled decay, multiplied by lr
 }
-FINISHED = ("COMPLETE", "PRUNED", "FAIL")  # trial states that count towards --trials
 
 
 def training_space(trial, max_epochs: int) -> dict[str, Any]:
@@ -75,8 +74,8 @@ class TuneResult:
     best_params: dict[str, Any]
     best_val_accuracy: float
     best_config: TrainConfig  # what best_config.json holds: the best trial's settings, on all training images
-    n_trials: int  # finished trials in the study (all workers, all runs)
-    counts: dict[str, int]  # finished trials by state: COMPLETE, PRUNED, FAIL
+    n_trials: int  # trials of the study that count towards the budget (all workers, all runs)
+    counts: dict[str, int]  # those by state: COMPLETE, PRUNED, FAIL (diverged)
     search_seconds: float  # this process's search
     test_accuracy: float  # of the final retrain; NaN when final=False
     final_seconds: float
@@ -144,9 +143,13 @@ def open_study(tune: TuneConfig):
     # SQLite: wait for a busy database rather than fail when several local workers write at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        # Heartbeats let a later worker mark the trial of a killed worker as failed instead of running forever.
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=60,
-                                             grace_period=180)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Heartbeats let a later worker mark the trial of a killed worker as failed (and run it again)
+            # instead of leaving it "running" forever.
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (sqlalchemy.exc.SQLAlchemyError, ModuleNotFoundError, ValueError) as error:
         raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = {
@@ -162,10 +165,25 @@ def open_study(tune: TuneConfig):
                                direction="maximize", load_if_exists=True)
 
 
-def finished_trials(study) -> list:
+def counted_trials(study) -> list:
+    """Trials that use up the budget: complete, pruned, or failed by diverging.
+
+    Trials stopped by Ctrl-C (or by a worker that died) are failed too, but they are run again, so they don't count.
+    """
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and "error" in t.user_attrs)]
+
+
+def _stop_when_budget_reached(budget: int):
     from optuna.trial import TrialState
 
-    return study.get_trials(deepcopy=False, states=tuple(TrialState[name] for name in FINISHED))
+    def callback(study, trial) -> None:
+        # Others' running trials will finish too; counting them keeps parallel workers from overshooting.
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if len(counted_trials(study)) + len(running) >= budget:
+            study.stop()
+
+    return callback
 
 
 def without_test(data: MNISTData) -> MNISTData:
@@ -183,10 +201,6 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
     its test split is never used. ``on_trial(study, frozen_trial)`` is called after each trial this process
     finishes. ``space(trial, tune)`` builds a trial's TrainConfig (default: the registries above).
     """
-    import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
     from digitocr.pipeline import train
 
     tune = tune or TuneConfig()
@@ -195,7 +209,7 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
     out = Path(tune.out)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(tune)
-    remaining = tune.trials - len(finished_trials(study))
+    remaining = tune.trials - len(counted_trials(study))
     started = time.perf_counter()
     if remaining > 0:
         if data is None:
@@ -213,14 +227,17 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
             except TrainingDiverged as error:
                 trial.set_user_attr("error", str(error))
                 raise
-            except TrainingInterrupted as interrupted:
-                # train() saved a checkpoint of this trial; it is of no use to a search, so remove it.
-                Path(interrupted.checkpoint_path).unlink(missing_ok=True)
+            except (TrainingInterrupted, KeyboardInterrupt) as interrupted:
+                if isinstance(interrupted, TrainingInterrupted):
+                    # train() saved a checkpoint of this trial; a search has no use for it.
+                    Path(interrupted.checkpoint_path).unlink(missing_ok=True)
+                # This trial ends as failed; the same parameters run first when the study resumes.
+                trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
                 raise TuningInterrupted(tune.study_name(), tune.storage_url()) from None
             trial.set_user_attr("epochs_run", len(result.history.epochs))
             return result.val_accuracy
 
-        callbacks = [MaxTrialsCallback(tune.trials, states=tuple(TrialState[name] for name in FINISHED))]
+        callbacks = [_stop_when_budget_reached(tune.trials)]
         if on_trial is not None:
             callbacks.append(on_trial)
         # A diverging trial is marked failed and the search goes on; any other error stops it.
@@ -253,11 +270,11 @@ def _finish(study, tune: TuneConfig, out: Path, search_seconds: float, log: Log,
         result = train(best_config, out=out / "best_model.pth", log=log)
         test_accuracy, final_seconds = result.test_accuracy, time.perf_counter() - started
         files["model"] = result.model_path
-    finished = finished_trials(study)
-    counts = {name: sum(t.state.name == name for t in finished) for name in FINISHED}
+    counted = counted_trials(study)
+    counts = {name: sum(t.state.name == name for t in counted) for name in ("COMPLETE", "PRUNED", "FAIL")}
     return TuneResult(study_name=tune.study_name(), storage=tune.storage_url(), best_trial=best.number,
                       best_params=best.params, best_val_accuracy=best.value, best_config=best_config,
-                      n_trials=len(finished), counts=counts, search_seconds=search_seconds,
+                      n_trials=len(counted), counts=counts, search_seconds=search_seconds,
                       test_accuracy=test_accuracy, final_seconds=final_seconds, files=files)
 
 
@@ -338,7 +355,7 @@ def plot_accuracy_vs_lr(study):
         colour = f"C{index}"
         for state, filled in (("COMPLETE", True), ("PRUNED", False)):
             points = [(t.user_attrs["config"]["lr"], _last_value(t)) for t in study.get_trials(deepcopy=False)
-                      if t.state.name == state and t.params.get("optimizer") == optimizer
+                      if t.state.name == state and t.user_attrs["config"]["optimizer"] == optimizer
                       and (t.value is not None or t.intermediate_values)]
             if points:
                 x, y = zip(*points)
