@@ -18,7 +18,9 @@ optuna = pytest.importorskip("optuna")
 from digitocr.config import ModelConfig, TrainConfig, TuneConfig  # noqa: E402
 from digitocr.errors import ConfigError  # noqa: E402
 from digitocr.models import MODELS  # noqa: E402
-from digitocr.tune import MODEL_SPACES, check_model, counted_trials, open_study, trial_config, tune  # noqa: E402
+from digitocr.tune import (  # noqa: E402
+    MODEL_SPACES, check_model, counted_trials, default_params, open_study, trial_config, tune,
+)
 
 # A worker as a user would run one, on the first images of each split so a trial takes about a second.
 WORKER = textwrap.dedent("""
@@ -74,6 +76,12 @@ def test_every_search_space_gives_valid_train_configs(model):
         assert config.model.name == model and config.epochs == 3 and config.patience == 0
         assert config.optimizer in ("sgd", "adamw")
         study.tell(trial, 0.5)
+
+
+def test_first_trial_is_digitocr_train_defaults():
+    """A new study starts from `digitocr train`'s settings, so the search can only improve on them."""
+    config = trial_config(optuna.trial.FixedTrial(default_params("mlp")), TuneConfig(max_epochs=TrainConfig().epochs))
+    assert config == TrainConfig()
 
 
 def test_unknown_or_missing_model_is_a_clear_error():

@@ -26,6 +26,8 @@ _API = {
     "read_model_file": "digitocr.modelfile",
     "train": "digitocr.pipeline",
     "TrainResult": "digitocr.pipeline",
+    "TuneConfig": "digitocr.config",
+    "tune": "digitocr.tune",
 }
 
 __all__ = [*_API, "__version__"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from digitocr.config import TrainConfig, TuneConfig
+from digitocr.config import ModelConfig, TrainConfig, TuneConfig
 from digitocr.data import MNISTData, Split, load_mnist
 from digitocr.data.sources import Log, log_to_stderr
 from digitocr.errors import ConfigError, DigitOCRError, TrainingDiverged, TrainingInterrupted
@@ -64,6 +64,20 @@ def cnn_space(trial) -> dict[str, Any]:
 
 # model name -> its part of the search space (a trial -> the "model" section of a TrainConfig dict)
 MODEL_SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {"mlp": mlp_space, "cnn": cnn_space}
+
+
+def default_params(model: str) -> dict[str, Any]:
+    """`digitocr train`'s defaults as parameters of the search: the first trial of every new study.
+
+    Starting from a known-good point means the search can only improve on it (at --max-epochs epochs).
+    """
+    train, model_defaults = TrainConfig(), ModelConfig()
+    params = {"optimizer": train.optimizer, f"{train.optimizer}_lr": train.lr,
+              f"{train.optimizer}_weight_decay": train.weight_decay, "batch_size": train.batch_size,
+              "schedule": train.schedule, "label_smoothing": train.label_smoothing, "dropout": model_defaults.dropout}
+    if model == "mlp":
+        params.update(layers=len(model_defaults.hidden), width=model_defaults.hidden[0])
+    return params
 
 
 @dataclass
@@ -209,6 +223,8 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
     out = Path(tune.out)
     out.mkdir(parents=True, exist_ok=True)
     study = open_study(tune)
+    if space is trial_config and not study.trials:
+        study.enqueue_trial(default_params(tune.model), skip_if_exists=True)
     remaining = tune.trials - len(counted_trials(study))
     started = time.perf_counter()
     if remaining > 0:
