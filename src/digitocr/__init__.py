@@ -27,7 +27,6 @@ _API = {
     "train": "digitocr.pipeline",
     "TrainResult": "digitocr.pipeline",
     "TuneConfig": "digitocr.config",
-    "tune": "digitocr.tune",
 }
 
 __all__ = [*_API, "__version__"]
