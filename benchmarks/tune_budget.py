@@ -25,7 +25,7 @@ CASES = {  # name -> (hidden, batch size): the reference, then the search space'
     "default train (256, bs 256)": ((256,), 256),
     "smallest (128, bs 512)": ((128,), 512),
     "middle (512x2, bs 128)": ((512, 512), 128),
-    "largest (1024x3, bs 64)": ((1024, 1024, 1024), 64),
+    "largest (1024x3, bs 128)": ((1024, 1024, 1024), 128),
 }
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     for name, value in seconds.items():
         print(f"{name:30s} {value:7.1f} s/epoch  {value / reference:5.1f}x default")
     tune = TuneConfig()
-    slowest_trial = seconds["largest (1024x3, bs 64)"] * tune.max_epochs
+    slowest_trial = seconds["largest (1024x3, bs 128)"] * tune.max_epochs
     bound = tune.timeout + slowest_trial + slowest_trial * 60000 / 55000
     print(f"defaults: {tune.trials} trials x {tune.max_epochs} epochs, timeout {tune.timeout:g} s")
     print(f"slowest trial {slowest_trial / 60:.1f} min; upper bound of `digitocr tune` {bound / 60:.1f} min "

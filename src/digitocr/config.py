@@ -120,7 +120,7 @@ class TuneConfig:
 
     model: str = "mlp"  # which search space (digitocr.tune.MODEL_SPACES) and model to tune
     trials: int = 30  # finished trials (complete, pruned or failed) the study should reach, all workers together
-    timeout: float | None = 1200.0  # seconds after which this process starts no new trial; None: no limit
+    timeout: float | None = 1080.0  # seconds after which this process starts no new trial; None: no limit
     max_epochs: int = 10  # epochs of every trial; pruning stops weak ones earlier
     storage: str | None = None  # Optuna storage URL; None: sqlite:///<out>/study.db
     study: str | None = None  # study name; None: digitocr-<model>

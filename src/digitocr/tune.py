@@ -44,7 +44,7 @@ def training_space(trial, max_epochs: int) -> dict[str, Any]:
         "optimizer": optimizer,
         "lr": trial.suggest_float(f"{optimizer}_lr", *ranges["lr"], log=True),
         "weight_decay": trial.suggest_float(f"{optimizer}_weight_decay", *ranges["weight_decay"], log=True),
-        "batch_size": trial.suggest_categorical("batch_size", [64, 128, 256, 512]),
+        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
         "schedule": trial.suggest_categorical("schedule", ["onecycle", "cosine"]),
         "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2),
         "patience": 0,
