@@ -133,22 +133,22 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_study_resumes(tmp_path, mnist_subset):
-    trials = 6
     go = tmp_path / "go"
     go.touch()
-    worker = start_worker(tmp_path, trials, go)
+    worker = start_worker(tmp_path, 100, go)  # far more trials than it gets to run
     wait_ready(worker)
     study = open_study(TuneConfig(out=str(tmp_path)))
     deadline = time.monotonic() + 120
     while len(counted_trials(study)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
     worker.send_signal(signal.SIGINT)  # Ctrl-C
     out, err = worker.communicate(timeout=60)
-    assert worker.returncode != 0
+    assert worker.returncode != 0, out + err
     done_before = {t.number: t.params for t in counted_trials(study)}
-    assert 2 <= len(done_before) < trials, out + err
+    assert len(done_before) >= 2, out + err
     assert not (tmp_path / "trained_model.ckpt").exists()  # the trial's Ctrl-C checkpoint is cleaned up
 
+    trials = len(done_before) + 2
     result = tune(TuneConfig(trials=trials, max_epochs=2, out=str(tmp_path), final=False), data=mnist_subset)
 
     study = open_study(TuneConfig(out=str(tmp_path)))
@@ -156,8 +156,9 @@ def test_interrupted_study_resumes(tmp_path, mnist_subset):
     assert result.n_trials == len(counted) == trials
     assert {t.number: t.params for t in counted if t.number in done_before} == done_before  # kept, not redone
     interrupted = [t for t in study.trials if t.state.name == "FAIL" and "error" not in t.user_attrs]
-    for trial in interrupted:  # a trial cut short by Ctrl-C runs again with the same parameters
-        assert any(t.user_attrs.get("retry_of") == trial.number and t.params == trial.params for t in counted)
+    for trial in interrupted:  # a trial cut short by Ctrl-C runs again with the parameters it had
+        retry = next(t for t in counted if t.user_attrs.get("retry_of") == trial.number)
+        assert trial.params.items() <= retry.params.items()
 
 
 @pytest.mark.slow
@@ -165,7 +166,7 @@ def test_diverging_trial_is_failed_and_the_search_goes_on(tmp_path, mnist_subset
     settings = TuneConfig(trials=3, max_epochs=1, out=str(tmp_path), final=False)
     study = open_study(settings)
     with pytest.warns(UserWarning, match="out of range"):  # Optuna says so about the absurd learning rate
-        study.enqueue_trial({"optimizer": "sgd", "sgd_lr": 1e6, "batch_size": 64})
+        study.enqueue_trial({"optimizer": "sgd", "sgd_lr": 1e6, "batch_size": 128})
         lines = []
         result = tune(settings, data=mnist_subset, on_trial=lambda study, trial: lines.append(trial))
     states = [trial.state.name for trial in lines]

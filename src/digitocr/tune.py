@@ -234,10 +234,10 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
         worker = f"{socket.gethostname()}:{os.getpid()}"
 
         def objective(trial) -> float:
-            config = space(trial, tune)
-            trial.set_user_attr("config", config.to_dict())
-            trial.set_user_attr("worker", worker)
             try:
+                config = space(trial, tune)
+                trial.set_user_attr("config", config.to_dict())
+                trial.set_user_attr("worker", worker)
                 result = train(config, out=None, data=search_data, callbacks=_ReportToTrial(trial), log=log,
                                evaluate_test=False)
             except TrainingDiverged as error:
