@@ -133,11 +133,11 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 @pytest.mark.slow
 def test_interrupted_study_resumes(tmp_path, mnist_subset):
+    study = open_study(TuneConfig(out=str(tmp_path)))
     go = tmp_path / "go"
     go.touch()
     worker = start_worker(tmp_path, 100, go)  # far more trials than it gets to run
     wait_ready(worker)
-    study = open_study(TuneConfig(out=str(tmp_path)))
     deadline = time.monotonic() + 120
     while len(counted_trials(study)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)

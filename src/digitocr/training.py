@@ -155,9 +155,11 @@ class _InterruptFlag:
         self.raised = True
         signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C stops at once
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if self.raised and exc_type is None:
+            raise KeyboardInterrupt  # Ctrl-C after the last step: nothing left to checkpoint, but still a stop
 
 
 @dataclass

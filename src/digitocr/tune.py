@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -156,16 +157,24 @@ def open_study(tune: TuneConfig):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # SQLite: wait for a busy database rather than fail when several local workers write at once.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # Heartbeats let a later worker mark the trial of a killed worker as failed (and run it again)
-            # instead of leaving it "running" forever.
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
-    except (sqlalchemy.exc.SQLAlchemyError, ModuleNotFoundError, ValueError) as error:
-        raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
+    storage = None
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # Heartbeats let a later worker mark the trial of a killed worker as failed (and run it again)
+                # instead of leaving it "running" forever.
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+            break
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as error:
+            # Workers starting together on a new database race to create its tables: the loser tries again.
+            if attempt == 2:
+                raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
+            time.sleep(1 + attempt)
+        except (sqlalchemy.exc.SQLAlchemyError, ModuleNotFoundError, ValueError) as error:
+            raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
         "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune.max_epochs),
@@ -191,9 +200,13 @@ def counted_trials(study) -> list:
 def _stop_when_budget_reached(budget: int):
     from optuna.trial import TrialState
 
+    started = datetime.datetime.now()
+
     def callback(study, trial) -> None:
-        # Others' running trials will finish too; counting them keeps parallel workers from overshooting.
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # Other workers' running trials will finish too: counting them keeps parallel workers from overshooting.
+        # Only those started since this process began: an older "running" trial may be one a killed worker left.
+        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if t.datetime_start and t.datetime_start >= started]
         if len(counted_trials(study)) + len(running) >= budget:
             study.stop()
 
