@@ -123,7 +123,8 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     study = open_study(TuneConfig(out=str(tmp_path)))
     numbers = [trial.number for trial in study.trials]
     assert len(numbers) == len(set(numbers))
-    assert len(counted_trials(study)) == trials  # together, not twice; no running trial is left behind
+    # Together, not twice: N, or one more when both finished a trial at the same moment and each started another.
+    assert trials <= len(counted_trials(study)) <= trials + 1
     assert all(trial.state.is_finished() for trial in study.trials)
     assert len({trial.user_attrs["worker"] for trial in study.trials}) == 2  # both workers ran trials
     # Each worker printed a progress line for the trials it ran, and only for those.

@@ -364,7 +364,8 @@ def save_plots(study, out: Path) -> dict[str, Path]:
     files = {}
     for name, make in figures.items():
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # "experimental" and "too few trials for an accurate importance": the picture says as much.
+            warnings.simplefilter("ignore")
             figure = make()
         files[name] = out / f"{name.removeprefix('plot_')}.png"
         figure.savefig(files[name], dpi=120, bbox_inches="tight")
