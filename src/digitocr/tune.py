@@ -139,20 +139,20 @@ def check_model(name: str) -> None:
         raise ConfigError(f"model {name!r} is not available in this version of digitocr (models: {', '.join(MODELS)})")
 
 
-def trial_config(trial, tune: TuneConfig) -> TrainConfig:
-    """The TrainConfig a trial's sampled parameters describe, on top of ``tune.base``."""
-    values = tune.base.to_dict()
-    values.update(training_space(trial, tune.max_epochs))
-    values["model"] = {**values["model"], **MODEL_SPACES[tune.model](trial)}
+def trial_config(trial, settings: TuneConfig) -> TrainConfig:
+    """The TrainConfig a trial's sampled parameters describe, on top of ``settings.base``."""
+    values = settings.base.to_dict()
+    values.update(training_space(trial, settings.max_epochs))
+    values["model"] = {**values["model"], **MODEL_SPACES[settings.model](trial)}
     return TrainConfig.from_dict(values)
 
 
-def open_study(tune: TuneConfig):
+def open_study(settings: TuneConfig):
     """Create the study, or load it when it exists (resume; other workers)."""
     import optuna
     import sqlalchemy.exc
 
-    url = tune.storage_url()
+    url = settings.storage_url()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # SQLite: wait for a busy database rather than fail when several local workers write at once.
@@ -177,14 +177,14 @@ def open_study(tune: TuneConfig):
             raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune.max_epochs),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(min_resource=1, max_resource=settings.max_epochs),
         "none": optuna.pruners.NopPruner,
-    }[tune.pruner]()
+    }[settings.pruner]()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # constant_liar: parallel workers treat each other's running trials as bad, so they spread out.
         sampler = optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, n_startup_trials=8)
-    return optuna.create_study(study_name=tune.study_name(), storage=storage, sampler=sampler, pruner=pruner,
+    return optuna.create_study(study_name=settings.study_name(), storage=storage, sampler=sampler, pruner=pruner,
                                direction="maximize", load_if_exists=True)
 
 
@@ -219,36 +219,36 @@ def without_test(data: MNISTData) -> MNISTData:
     return MNISTData(train=data.train, val=data.val, test=empty, sha256=data.sha256)
 
 
-def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log = log_to_stderr,
+def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log: Log = log_to_stderr,
          on_trial: Callable[[Any, Any], None] | None = None,
          space: Callable[[Any, TuneConfig], TrainConfig] = trial_config) -> TuneResult:
-    """Run trials until the study holds ``tune.trials`` finished ones (or ``tune.timeout``), then retrain the best.
+    """Run trials until the study holds ``settings.trials`` finished ones (or ``settings.timeout``), then retrain the best.
 
     ``data``: train/validation splits to search on (default: MNIST loaded once for all trials of this process);
     its test split is never used. ``on_trial(study, frozen_trial)`` is called after each trial this process
-    finishes. ``space(trial, tune)`` builds a trial's TrainConfig (default: the registries above).
+    finishes. ``space(trial, settings)`` builds a trial's TrainConfig (default: the registries above).
     """
     from digitocr.pipeline import train
 
-    tune = tune or TuneConfig()
-    tune.validate()
-    check_model(tune.model)
-    out = Path(tune.out)
+    settings = settings or TuneConfig()
+    settings.validate()
+    check_model(settings.model)
+    out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    study = open_study(tune)
+    study = open_study(settings)
     if space is trial_config and not study.trials:
-        study.enqueue_trial(default_params(tune.model), skip_if_exists=True)
-    remaining = tune.trials - len(counted_trials(study))
+        study.enqueue_trial(default_params(settings.model), skip_if_exists=True)
+    remaining = settings.trials - len(counted_trials(study))
     started = time.perf_counter()
     if remaining > 0:
         if data is None:
-            data = load_mnist(tune.base.data.data_dir, val_size=tune.base.data.val_size, seed=tune.base.seed, log=log)
+            data = load_mnist(settings.base.data.data_dir, val_size=settings.base.data.val_size, seed=settings.base.seed, log=log)
         search_data = without_test(data)
         worker = f"{socket.gethostname()}:{os.getpid()}"
 
         def objective(trial) -> float:
             try:
-                config = space(trial, tune)
+                config = space(trial, settings)
                 trial.set_user_attr("config", config.to_dict())
                 trial.set_user_attr("worker", worker)
                 result = train(config, out=None, data=search_data, callbacks=_ReportToTrial(trial), log=log,
@@ -262,25 +262,25 @@ def tune(tune: TuneConfig | None = None, data: MNISTData | None = None, log: Log
                     Path(interrupted.checkpoint_path).unlink(missing_ok=True)
                 # This trial ends as failed; the same parameters run first when the study resumes.
                 trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-                raise TuningInterrupted(tune.study_name(), tune.storage_url()) from None
+                raise TuningInterrupted(settings.study_name(), settings.storage_url()) from None
             trial.set_user_attr("epochs_run", len(result.history.epochs))
             return result.val_accuracy
 
-        callbacks = [_stop_when_budget_reached(tune.trials)]
+        callbacks = [_stop_when_budget_reached(settings.trials)]
         if on_trial is not None:
             callbacks.append(on_trial)
         # A diverging trial is marked failed and the search goes on; any other error stops it.
-        study.optimize(objective, n_trials=remaining, timeout=tune.timeout, callbacks=callbacks,
+        study.optimize(objective, n_trials=remaining, timeout=settings.timeout, callbacks=callbacks,
                        catch=(TrainingDiverged,))
     search_seconds = time.perf_counter() - started
-    return _finish(study, tune, out, search_seconds, log, train)
+    return _finish(study, settings, out, search_seconds, log, train)
 
 
-def _finish(study, tune: TuneConfig, out: Path, search_seconds: float, log: Log, train) -> TuneResult:
+def _finish(study, settings: TuneConfig, out: Path, search_seconds: float, log: Log, train) -> TuneResult:
     """Write best_config.json, the trials CSV and the plots; retrain the best configuration once."""
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
-        raise ConfigError(f"study {tune.study_name()!r} has no completed trial yet (all pruned or failed); "
+        raise ConfigError(f"study {settings.study_name()!r} has no completed trial yet (all pruned or failed); "
                           f"run more trials")
     best = study.best_trial
     # Trained on all 60,000 images: more data is worth more than a validation score nobody reads after the
@@ -293,7 +293,7 @@ def _finish(study, tune: TuneConfig, out: Path, search_seconds: float, log: Log,
     files["trials_csv"] = write_trials_csv(study, out / "trials.csv")
     files.update(save_plots(study, out))
     test_accuracy, final_seconds = math.nan, 0.0
-    if tune.final:
+    if settings.final:
         started = time.perf_counter()
         log(f"retraining trial {best.number}'s configuration on all training images...")
         result = train(best_config, out=out / "best_model.pth", log=log)
@@ -301,7 +301,7 @@ def _finish(study, tune: TuneConfig, out: Path, search_seconds: float, log: Log,
         files["model"] = result.model_path
     counted = counted_trials(study)
     counts = {name: sum(t.state.name == name for t in counted) for name in ("COMPLETE", "PRUNED", "FAIL")}
-    return TuneResult(study_name=tune.study_name(), storage=tune.storage_url(), best_trial=best.number,
+    return TuneResult(study_name=settings.study_name(), storage=settings.storage_url(), best_trial=best.number,
                       best_params=best.params, best_val_accuracy=best.value, best_config=best_config,
                       n_trials=len(counted), counts=counts, search_seconds=search_seconds,
                       test_accuracy=test_accuracy, final_seconds=final_seconds, files=files)
@@ -348,11 +348,7 @@ def write_trials_csv(study, path: Path) -> Path:
 
 def save_plots(study, out: Path) -> dict[str, Path]:
     """Optimisation history, parameter importances and accuracy against learning rate, as PNG files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import optuna
+    import matplotlib.pyplot as plt  # no backend is forced: headless machines fall back to Agg by themselves
     from optuna.visualization import matplotlib as optuna_plots
 
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
