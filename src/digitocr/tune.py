@@ -359,7 +359,8 @@ def save_plots(study, out: Path) -> dict[str, Path]:
         figures["plot_importances"] = lambda: optuna_plots.plot_param_importances(study).figure
     files = {}
     for name, make in figures.items():
-        with warnings.catch_warnings():
+        # rc_context: Optuna's plots switch the global style to ggplot; keep that from leaking into the caller's.
+        with warnings.catch_warnings(), plt.rc_context():
             # "experimental" and "too few trials for an accurate importance": the picture says as much.
             warnings.simplefilter("ignore")
             figure = make()
