@@ -173,7 +173,10 @@ def open_study(settings: TuneConfig):
             if attempt == 2:
                 raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
             time.sleep(1 + attempt)
-        except (sqlalchemy.exc.SQLAlchemyError, ModuleNotFoundError, ValueError) as error:
+        except ImportError as error:  # e.g. postgresql:// without a PostgreSQL driver installed
+            raise ConfigError(f"cannot open Optuna storage {url}: {error} (pip install the database's driver, "
+                              f"e.g. psycopg2-binary or pymysql)".splitlines()[0]) from None
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
             raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = {
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import optuna
     import torch
 
-    from digitocr.tune import describe_trial, tune
+    from digitocr.tune import check_model, describe_trial, tune
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
                         storage=args.storage, study=args.study, out=args.out, pruner=args.pruner,
                         final=args.final, base=base)
     config.validate()
+    check_model(config.model)
     info(f"study {config.study_name()!r} in {config.storage_url()}: up to {config.trials} trials "
          f"of {config.max_epochs} epochs, timeout {config.timeout:g} s")
     result = tune(config, on_trial=lambda study, trial: info(describe_trial(study, trial)))
