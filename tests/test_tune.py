@@ -92,6 +92,17 @@ def test_unknown_or_missing_model_is_a_clear_error():
             check_model("cnn")
 
 
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from digitocr.cli import main
+
+    assert main(["tune", "--storage", "nosuchdialect://x/y", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("digitocr: error: cannot open Optuna storage")
+    if "cnn" not in MODELS:
+        assert main(["tune", "--model", "cnn", "--out", str(tmp_path)]) == 1
+        assert capsys.readouterr().err.strip() == \
+            "digitocr: error: model 'cnn' is not available in this version of digitocr (models: mlp)"
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"trials": 0}, "trials"), ({"max_epochs": 0}, "epochs"), ({"pruner": "asha"}, "pruner"),
     ({"base": TrainConfig(data=TrainConfig().data.__class__(val_size=0))}, "validation"),

@@ -140,7 +140,8 @@ class TuneConfig:
             (self.trials >= 1, "trials must be at least 1"),
             (self.max_epochs >= 1, "max epochs must be at least 1"),
             (self.timeout is None or self.timeout > 0, "timeout must be positive"),
-            (self.pruner in ("median", "hyperband", "none"), f"unknown pruner {self.pruner!r} (median, hyperband, none)"),
+            (self.pruner in ("median", "hyperband", "none"),
+             f"unknown pruner {self.pruner!r} (median, hyperband, none)"),
             (self.base.data.val_size >= 1, "tuning needs a validation split (val_size of at least 1)"),
         ]
         for ok, message in checks:

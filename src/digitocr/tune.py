@@ -225,7 +225,7 @@ def without_test(data: MNISTData) -> MNISTData:
 def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log: Log = log_to_stderr,
          on_trial: Callable[[Any, Any], None] | None = None,
          space: Callable[[Any, TuneConfig], TrainConfig] = trial_config) -> TuneResult:
-    """Run trials until the study holds ``settings.trials`` finished ones (or ``settings.timeout``), then retrain the best.
+    """Run trials until the study holds ``settings.trials`` finished ones (or ``settings.timeout``); retrain the best.
 
     ``data``: train/validation splits to search on (default: MNIST loaded once for all trials of this process);
     its test split is never used. ``on_trial(study, frozen_trial)`` is called after each trial this process
@@ -245,7 +245,8 @@ def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log:
     started = time.perf_counter()
     if remaining > 0:
         if data is None:
-            data = load_mnist(settings.base.data.data_dir, val_size=settings.base.data.val_size, seed=settings.base.seed, log=log)
+            base = settings.base
+            data = load_mnist(base.data.data_dir, val_size=base.data.val_size, seed=base.seed, log=log)
         search_data = without_test(data)
         worker = f"{socket.gethostname()}:{os.getpid()}"
 

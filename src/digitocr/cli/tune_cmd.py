@@ -6,6 +6,7 @@ import argparse
 
 from digitocr.cli.common import add_data_dir, add_json, info, positive_float, positive_int, print_json
 from digitocr.config import DataConfig, TrainConfig, TuneConfig
+from digitocr.errors import DigitOCRError
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model", default=defaults.model, help=f"architecture to tune: mlp | cnn "
                         f"(default {defaults.model})")
     parser.add_argument("--trials", type=positive_int, default=defaults.trials,
-                        help=f"finished trials the study should reach, all workers together (default {defaults.trials})")
+                        help=f"finished trials the study should reach, all workers together "
+                             f"(default {defaults.trials})")
     parser.add_argument("--timeout", type=positive_float, default=defaults.timeout, metavar="SECONDS",
                         help=f"start no new trial after this long (default {defaults.timeout:g})")
     parser.add_argument("--max-epochs", type=positive_int, default=defaults.max_epochs,
@@ -43,7 +45,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import optuna
+    try:
+        import optuna
+    except ModuleNotFoundError:
+        raise DigitOCRError("`digitocr tune` needs Optuna, which is not installed "
+                            "(pip install 'digitocr[tune]')") from None
     import torch
 
     from digitocr.tune import check_model, describe_trial, tune
