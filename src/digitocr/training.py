@@ -158,8 +158,10 @@ class _InterruptFlag:
     def __exit__(self, exc_type, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-        if self.raised and exc_type is None:
-            raise KeyboardInterrupt  # Ctrl-C after the last step: nothing left to checkpoint, but still a stop
+        # Ctrl-C after the last step, or while another exception (e.g. pruning) ends training: nothing left to
+        # checkpoint, but still a stop.
+        if self.raised and not (exc_type and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))):
+            raise KeyboardInterrupt
 
 
 @dataclass
