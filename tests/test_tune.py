@@ -24,7 +24,7 @@ from digitocr.tune import (  # noqa: E402
 
 # A worker as a user would run one, on the first images of each split so a trial takes about a second.
 WORKER = textwrap.dedent("""
-    import sys, pathlib, torch
+    import faulthandler, signal, sys, pathlib, torch
     import optuna
     from digitocr.config import TuneConfig
     from digitocr.data import MNISTData, Split, load_mnist
@@ -32,6 +32,7 @@ WORKER = textwrap.dedent("""
 
     out, trials, go = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
     torch.set_num_threads(1)
+    faulthandler.register(signal.SIGUSR1)  # a test that finds it stuck asks where
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     full = load_mnist(log=lambda message: None)
     part = lambda split, n: Split(split.images[:n], split.labels[:n])
@@ -154,7 +155,14 @@ def test_interrupted_study_resumes(tmp_path, mnist_subset):
     while len(counted_trials(study)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     worker.send_signal(signal.SIGINT)  # Ctrl-C
-    out, err = worker.communicate(timeout=60)
+    try:
+        out, err = worker.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        worker.kill()
+        out, err = worker.communicate()
+        pytest.fail(f"the worker ignored Ctrl-C:\n{out}\n{err}")
     assert worker.returncode != 0, out + err
     done_before = {t.number: t.params for t in counted_trials(study)}
     assert len(done_before) >= 2, out + err
