@@ -160,13 +160,9 @@ def open_study(settings: TuneConfig):
     storage = None
     for attempt in range(3):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                # Heartbeats let a later worker mark the trial of a killed worker as failed (and run it again)
-                # instead of leaving it "running" forever.
-                storage = optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs, heartbeat_interval=60, grace_period=180,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+            # No heartbeats: a Ctrl-C while Optuna starts its heartbeat thread leaves that thread running and
+            # the process hanging at exit (Optuna 5.0). A killed worker's trial stays "running" and is ignored.
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
             break
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as error:
             # Workers starting together on a new database race to create its tables: the loser tries again.
@@ -194,7 +190,7 @@ def open_study(settings: TuneConfig):
 def counted_trials(study) -> list:
     """Trials that use up the budget: complete, pruned, or failed by diverging.
 
-    Trials stopped by Ctrl-C (or by a worker that died) are failed too, but they are run again, so they don't count.
+    Trials stopped by Ctrl-C are failed too, but they run again, so they do not count.
     """
     return [t for t in study.get_trials(deepcopy=False)
             if t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and "error" in t.user_attrs)]
