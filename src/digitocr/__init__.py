@@ -27,6 +27,7 @@ _API = {
     "train": "digitocr.pipeline",
     "TrainResult": "digitocr.pipeline",
     "Recognizer": "digitocr.reading",
+    "TuneConfig": "digitocr.config",
 }
 
 __all__ = [*_API, "__version__"]

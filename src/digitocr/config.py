@@ -143,6 +143,42 @@ class TrainConfig:
                 raise ConfigError(message)
 
 
+@dataclass
+class TuneConfig:
+    """One hyperparameter search (``digitocr tune``). Defaults finish on 2 CPU cores within 30 minutes."""
+
+    model: str = "mlp"  # which search space (digitocr.tune.MODEL_SPACES) and model to tune
+    trials: int = 30  # finished trials (complete, pruned or failed) the study should reach, all workers together
+    timeout: float | None = 1080.0  # seconds after which this process starts no new trial; None: no limit
+    max_epochs: int = 10  # epochs of every trial; pruning stops weak ones earlier
+    storage: str | None = None  # Optuna storage URL; None: sqlite:///<out>/study.db
+    study: str | None = None  # study name; None: digitocr-<model>
+    out: str = "tuning"  # folder for the study database, best_config.json, best_model.pth, CSV, plots
+    pruner: str = "median"  # median | hyperband | none
+    final: bool = True  # retrain the best configuration on all training images and report test accuracy once
+    base: TrainConfig = field(default_factory=TrainConfig)  # what the search leaves alone: seed, data, device
+
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
+
+    def study_name(self) -> str:
+        return self.study or f"digitocr-{self.model}"
+
+    def validate(self) -> None:
+        checks = [
+            (self.trials >= 1, "trials must be at least 1"),
+            (self.max_epochs >= 1, "max epochs must be at least 1"),
+            (self.timeout is None or self.timeout > 0, "timeout must be positive"),
+            (self.pruner in ("median", "hyperband", "none"),
+             f"unknown pruner {self.pruner!r} (median, hyperband, none)"),
+            (self.base.data.val_size >= 1, "tuning needs a validation split (val_size of at least 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        self.base.validate()
+
+
 def _build(kind: type, values: Any, section: str, **fixed: Any) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"config section {section!r} must be an object")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +51,11 @@ class TrainResult:
 
 def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MODEL_PATH,
           callbacks: TrainCallbacks | None = None, resume: str | Path | None = None,
-          data: MNISTData | None = None, log: Log = log_to_stderr) -> TrainResult:
+          data: MNISTData | None = None, log: Log = log_to_stderr, evaluate_test: bool = True) -> TrainResult:
     """Train a model as ``config`` says, report its test accuracy once, and save it to ``out`` (None: don't).
 
     ``data`` may be passed in to reuse splits already in memory (tuning, tests); it must match the config's seed.
+    ``evaluate_test=False`` leaves the test split unseen (tuning trials): test_accuracy is NaN, no per-class metrics.
     """
     config = config or TrainConfig()
     config.validate()
@@ -69,7 +71,7 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
     train_seconds = time.perf_counter() - started
     reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
-    metrics = evaluate(reported, data.test)
+    metrics = evaluate(reported, data.test) if evaluate_test else {"test_accuracy": math.nan, "per_class": {}}
     val_accuracy = accuracy(reported, data.val.to(device))
     model_path = None
     if out is not None and distributed.is_main():

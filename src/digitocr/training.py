@@ -162,9 +162,13 @@ class _InterruptFlag:
         self.raised = True
         signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C stops at once
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        # Ctrl-C after the last step, or while another exception (e.g. pruning) ends training: nothing left to
+        # checkpoint, but still a stop.
+        if self.raised and not (exc_type and issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted))):
+            raise KeyboardInterrupt
 
 
 @dataclass

@@ -1,0 +1,229 @@
+"""`digitocr tune`: real Optuna studies on real MNIST subsets — parallel workers, resume, divergence, round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from digitocr.config import ModelConfig, TrainConfig, TuneConfig  # noqa: E402
+from digitocr.errors import ConfigError  # noqa: E402
+from digitocr.models import MODELS  # noqa: E402
+from digitocr.tune import (  # noqa: E402
+    MODEL_SPACES, check_model, counted_trials, default_params, open_study, trial_config, tune,
+)
+
+# A worker as a user would run one, on the first images of each split so a trial takes about a second.
+WORKER = textwrap.dedent("""
+    import faulthandler, signal, sys, pathlib, torch
+    import optuna
+    from digitocr.config import TuneConfig
+    from digitocr.data import MNISTData, Split, load_mnist
+    from digitocr.tune import describe_trial, tune
+
+    out, trials, go = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
+    torch.set_num_threads(1)
+    faulthandler.register(signal.SIGUSR1)  # a test that finds it stuck asks where
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    full = load_mnist(log=lambda message: None)
+    part = lambda split, n: Split(split.images[:n], split.labels[:n])
+    data = MNISTData(train=part(full.train, 2000), val=part(full.val, 500), test=full.test, sha256=full.sha256)
+    print("ready", flush=True)
+    while not go.exists():  # start together, so both workers really share the study
+        pass
+    tune(TuneConfig(trials=trials, max_epochs=2, out=out, final=False), data=data,
+         on_trial=lambda study, trial: print(describe_trial(study, trial), flush=True))
+""")
+
+
+def start_worker(out: Path, trials: int, go: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(out), str(trials), str(go)], cwd=out,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_ready(worker: subprocess.Popen) -> None:
+    line = worker.stdout.readline()
+    assert line.strip() == "ready", worker.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def mnist_subset(mnist_root):
+    """2,000 training and 500 validation images of real MNIST (the test split is the full one)."""
+    from digitocr.data import MNISTData, Split, load_mnist
+
+    full = load_mnist(log=lambda message: None)
+    part = lambda split, n: Split(split.images[:n], split.labels[:n])  # noqa: E731
+    return MNISTData(train=part(full.train, 2000), val=part(full.val, 500), test=full.test, sha256=full.sha256)
+
+
+# Fast: the search space and the settings.
+
+@pytest.mark.parametrize("model", sorted(set(MODEL_SPACES) & set(MODELS)))
+def test_every_search_space_gives_valid_train_configs(model):
+    study = optuna.create_study(direction="maximize")
+    for _ in range(5):
+        trial = study.ask()
+        config = trial_config(trial, TuneConfig(model=model, max_epochs=3))
+        assert config.model.name == model and config.epochs == 3 and config.patience == 0
+        assert config.optimizer in ("sgd", "adamw")
+        study.tell(trial, 0.5)
+
+
+def test_first_trial_is_digitocr_train_defaults():
+    """A new study starts from `digitocr train`'s settings, so the search can only improve on them."""
+    config = trial_config(optuna.trial.FixedTrial(default_params("mlp")), TuneConfig(max_epochs=TrainConfig().epochs))
+    assert config == TrainConfig()
+
+
+def test_unknown_or_missing_model_is_a_clear_error():
+    with pytest.raises(ConfigError, match="no search space"):
+        check_model("transformer")
+    if "cnn" not in MODELS:
+        with pytest.raises(ConfigError, match="not available"):
+            check_model("cnn")
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from digitocr.cli import main
+
+    assert main(["tune", "--storage", "nosuchdialect://x/y", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("digitocr: error: cannot open Optuna storage")
+    if "cnn" not in MODELS:
+        assert main(["tune", "--model", "cnn", "--out", str(tmp_path)]) == 1
+        assert capsys.readouterr().err.strip() == \
+            "digitocr: error: model 'cnn' is not available in this version of digitocr (models: mlp)"
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"trials": 0}, "trials"), ({"max_epochs": 0}, "epochs"), ({"pruner": "asha"}, "pruner"),
+    ({"base": TrainConfig(data=TrainConfig().data.__class__(val_size=0))}, "validation"),
+])
+def test_bad_settings_are_config_errors(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TuneConfig(**settings).validate()
+
+
+def test_unreachable_storage_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot open Optuna storage"):
+        open_study(TuneConfig(storage="nosuchdialect://x/y", out=str(tmp_path)))
+
+
+# Slow: real studies on real MNIST.
+
+@pytest.mark.slow
+def test_two_workers_share_one_sqlite_study(tmp_path):
+    trials = 8
+    open_study(TuneConfig(out=str(tmp_path)))  # create the database once, as the README says
+    go = tmp_path / "go"
+    workers = [start_worker(tmp_path, trials, go) for _ in range(2)]
+    for worker in workers:
+        wait_ready(worker)
+    go.touch()
+    outputs = [worker.communicate(timeout=240) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], [err for _, err in outputs]
+
+    study = open_study(TuneConfig(out=str(tmp_path)))
+    numbers = [trial.number for trial in study.trials]
+    assert len(numbers) == len(set(numbers))
+    # Together, not twice: N, or one more when both finished a trial at the same moment and each started another.
+    assert trials <= len(counted_trials(study)) <= trials + 1
+    assert all(trial.state.is_finished() for trial in study.trials)
+    assert len({trial.user_attrs["worker"] for trial in study.trials}) == 2  # both workers ran trials
+    # Each worker printed a progress line for the trials it ran, and only for those.
+    printed = [line for out, _ in outputs for line in out.splitlines() if line.startswith("trial")]
+    assert sorted(int(line.split()[1]) for line in printed) == sorted(numbers)
+
+
+@pytest.mark.slow
+def test_interrupted_study_resumes(tmp_path, mnist_subset):
+    study = open_study(TuneConfig(out=str(tmp_path)))
+    go = tmp_path / "go"
+    go.touch()
+    worker = start_worker(tmp_path, 1000, go)  # far more trials than it gets to run
+    wait_ready(worker)
+    deadline = time.monotonic() + 120
+    while len(counted_trials(study)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Ctrl-C. With trials this short, Optuna's own bookkeeping is a large share of the time and can absorb one
+    # (a user would press it again), so press again while the worker is still running.
+    for _ in range(3):
+        worker.send_signal(signal.SIGINT)
+        try:
+            out, err = worker.communicate(timeout=15)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        worker.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        worker.kill()
+        out, err = worker.communicate()
+        pytest.fail(f"the worker ignored Ctrl-C:\n{out}\n{err}")
+    assert worker.returncode != 0, out + err
+    done_before = {t.number: t.params for t in counted_trials(study)}
+    assert len(done_before) >= 2, out + err
+    assert not (tmp_path / "trained_model.ckpt").exists()  # the trial's Ctrl-C checkpoint is cleaned up
+
+    trials = len(done_before) + 2
+    result = tune(TuneConfig(trials=trials, max_epochs=2, out=str(tmp_path), final=False), data=mnist_subset)
+
+    study = open_study(TuneConfig(out=str(tmp_path)))
+    counted = counted_trials(study)
+    assert result.n_trials == len(counted) == trials
+    assert {t.number: t.params for t in counted if t.number in done_before} == done_before  # kept, not redone
+    interrupted = [t for t in study.trials if t.state.name == "FAIL" and "error" not in t.user_attrs]
+    for trial in interrupted:  # a trial cut short by Ctrl-C runs again (enqueued with the parameters it had)
+        assert any(t.user_attrs.get("retry_of") == trial.number for t in study.trials)
+
+
+@pytest.mark.slow
+def test_diverging_trial_is_failed_and_the_search_goes_on(tmp_path, mnist_subset):
+    settings = TuneConfig(trials=3, max_epochs=1, out=str(tmp_path), final=False)
+    study = open_study(settings)
+    with pytest.warns(UserWarning, match="out of range"):  # Optuna says so about the absurd learning rate
+        study.enqueue_trial({"optimizer": "sgd", "sgd_lr": 1e6, "batch_size": 128})
+        lines = []
+        result = tune(settings, data=mnist_subset, on_trial=lambda study, trial: lines.append(trial))
+    states = [trial.state.name for trial in lines]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"]  # too few trials for the median pruner to prune
+    assert "loss became" in lines[0].user_attrs["error"]
+    assert result.counts["FAIL"] == 1 and result.n_trials == 3
+    assert result.best_trial != lines[0].number
+
+
+def tiny_space(trial, settings: TuneConfig) -> TrainConfig:
+    """A search space whose models train on all of MNIST in about a second: for the round trip only."""
+    return TrainConfig(model=ModelConfig(hidden=(trial.suggest_categorical("width", [16, 32]),)),
+                       epochs=settings.max_epochs, optimizer="sgd", batch_size=512,
+                       lr=trial.suggest_float("sgd_lr", 0.05, 0.3, log=True))
+
+
+@pytest.mark.slow
+def test_best_config_round_trips_into_train(tmp_path, mnist_subset):
+    out = tmp_path / "tuning"
+    result = tune(TuneConfig(trials=3, max_epochs=1, out=str(out)), data=mnist_subset, space=tiny_space)
+    config_path = out / "best_config.json"
+    assert result.files["config"] == config_path
+    for name in ("trials.csv", "history.png", "lr.png", "importances.png", "best_model.pth"):
+        assert (out / name).stat().st_size > 0, name
+    assert len((out / "trials.csv").read_text().splitlines()) == 1 + 3
+
+    trained = subprocess.run(
+        [sys.executable, "-m", "digitocr", "train", "--config", str(config_path), "--out", str(tmp_path / "m.pth"),
+         "--quiet", "--json"], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads(trained.stdout.splitlines()[-1])
+    assert TrainConfig.from_dict(summary["config"]) == TrainConfig.from_json(config_path) == result.best_config
+    assert summary["config"]["data"]["val_size"] == 0  # the final run uses all 60,000 training images
+    # The same settings give the same model, so `train --config` reproduces the test accuracy tune reported.
+    assert summary["test_accuracy"] == pytest.approx(result.test_accuracy, abs=2e-3)
