@@ -66,7 +66,8 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
         data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=log)
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
-    checkpoint = default_checkpoint_path(out or DEFAULT_MODEL_PATH)
+    # Without a model path (tuning trials) an interrupted run must not overwrite the user's trained_model.ckpt.
+    checkpoint = default_checkpoint_path(out) if out is not None else None
     started = time.perf_counter()
     history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
     train_seconds = time.perf_counter() - started
