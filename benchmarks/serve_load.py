@@ -33,11 +33,14 @@ from digitocr.serve.process import running_server
 BOUNDARY = "digitocr-benchmark"
 
 
-def canvas_picture() -> bytes:
-    """What the page sends: a 400x400 PNG, white paper, a thick dark '0' filling about 70 % of the height."""
+def canvas_picture(size: int = 160) -> bytes:
+    """What the page sends: its 400x400 pad (white paper, a thick dark '0' filling about 70 % of the height)
+    scaled down to ``size`` pixels with smoothing, as the page does before sending (SEND_SIZE in app.js)."""
     picture = Image.new("RGB", (400, 400), "white")
     points = [(200 + 88 * math.sin(t * math.pi / 12), 200 - 132 * math.cos(t * math.pi / 12)) for t in range(25)]
     ImageDraw.Draw(picture).line(points, fill=(17, 17, 17), width=31, joint="curve")
+    if size != 400:
+        picture = picture.resize((size, size), Image.LANCZOS)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()
@@ -115,13 +118,15 @@ def main() -> int:
     parser.add_argument("--model", default="trained_model.pth", help="a model file (default trained_model.pth)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--size", type=int, default=160, help="side of the pad picture sent: 160 is what the "
+                        "page sends (default), 400 the full pad")
     parser.add_argument("--url", help="load a server that is already running (e.g. one started with other "
                         "uvicorn options) instead of starting `digitocr serve`")
     args = parser.parse_args()
     if not os.path.isfile(args.model):
         sys.exit(f"no model at {args.model}: make one with `digitocr train`, or pass --model PATH")
 
-    png = canvas_picture()
+    png = canvas_picture(args.size)
     baseline = in_process_baseline(args.model, png, repeats=200)
     request = multipart_request(png)
     with contextlib.nullcontext(args.url) if args.url else running_server(args.model) as base:
@@ -133,7 +138,8 @@ def main() -> int:
     p50, p90, p99 = (1000 * percentile(latencies, share) for share in (0.5, 0.9, 0.99))
     print(f"digitocr serve under load, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"picture: {len(png):,}-byte 400x400 PNG (what the page sends), multipart POST /api/predict")
+    print(f"picture: {len(png):,}-byte {args.size}x{args.size} PNG"
+          f"{' (what the page sends)' if args.size == 160 else ''}, multipart POST /api/predict")
     print(f"in-process decode + Recognizer.read (baseline): {baseline['p50_ms']:.2f} ms p50, {baseline['per_second']:.0f} /s "
           f"on one thread")
     print(f"server: {args.requests} requests from {args.clients} concurrent clients in {seconds:.2f} s")

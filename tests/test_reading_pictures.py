@@ -94,7 +94,7 @@ def test_a_tiny_ten_pixel_picture_is_read():
     tiny = Image.new("L", (10, 10), 255)
     ImageDraw.Draw(tiny).line([(5, 1), (5, 8)], fill=0, width=2)
     assert len(prepare(tiny)) == 1
-    assert to_working(tiny).shape == (64, 64)
+    assert to_working(tiny).shape == (28, 28)  # enlarged to MNIST's size
 
 
 def test_a_huge_picture_is_read_downscaled():

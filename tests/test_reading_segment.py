@@ -104,3 +104,22 @@ def test_touching_digits_in_a_number_are_split_using_the_width_of_their_neighbou
     row[:, 105:131] = zero  # touches the third
     widths = [piece.width for piece in find_digits(row)]
     assert len(widths) == 4 and all(24 <= width <= 26 for width in widths)  # the shared column goes to one
+
+
+def test_a_stack_is_labelled_as_each_picture_alone_with_boxes_in_its_own_picture():
+    from digitocr.reading.segment import find_components
+
+    rng = np.random.default_rng(4)
+    masks = rng.random((5, 30, 40)) < 0.3
+    masks[2] = False  # an empty picture in the middle
+    masks[:, -1, :] = masks[:, 0, :] = True  # ink on the bottom and top rows: must not join across pictures
+    components = find_components(masks)
+    expected_counts = [label_components(mask)[1] for mask in masks]
+    assert np.bincount(components.pictures, minlength=5).tolist() == expected_counts
+    for picture, mask in enumerate(masks):
+        labels = components.labels[picture]
+        assert ((labels > 0) == mask).all()
+        for number in np.flatnonzero(components.pictures == picture):
+            ys, xs = np.nonzero(labels == number + 1)
+            assert components.boxes[number].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+            assert components.areas[number] == ys.size

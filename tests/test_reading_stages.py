@@ -40,7 +40,7 @@ def test_ink_polarity_is_the_minority_whatever_the_corners(dark):
     grey[10:70, 10:70] += (-0.6 if dark else 0.6) * ring(60)
     grey[:12, :12] = 0.2 if dark else 0.8  # a corner of the opposite colour must not decide
     paper = stages.estimate_paper(grey)
-    assert stages.ink_is_dark(grey, paper) is dark
+    assert stages.ink_is_dark(grey, paper) is dark  # a plain bool for one picture
 
 
 def test_ink_contrast_removes_lighting_and_puts_ink_high():
@@ -61,13 +61,41 @@ def test_threshold_finds_no_ink_on_noisy_blank_paper_and_separates_real_ink():
     assert 0.05 < threshold < 0.5 and level > 0.6
 
 
-def test_crop_digit_blanks_other_ink_and_saturates_strokes():
-    contrast = np.zeros((20, 20), np.float32)
-    contrast[5:15, 5:8] = 0.5  # the digit
-    contrast[5:15, 12:14] = 0.5  # a neighbour inside the same box
-    mask = np.zeros((20, 20), bool)
-    mask[5:15, 5:8] = True
-    ink = stages.crop_digit(contrast, mask, (0, 0, 20, 20))
+def test_picture_stages_give_each_picture_of_a_stack_what_it_gets_alone():
+    rng = np.random.default_rng(2)
+    pictures = []
+    for dark in (True, False, True):
+        grey = np.full((64, 80), 0.75 if dark else 0.2, np.float32) + rng.normal(0, 0.02, (64, 80)).astype(np.float32)
+        grey[2:62, 10:70] += (-0.5 if dark else 0.6) * ring(60)
+        pictures.append(grey)
+    pictures.append(np.full((64, 80), 0.5, np.float32))  # blank
+    stack = np.stack(pictures)
+    clean = stages.remove_noise(stack)
+    paper = stages.estimate_paper(clean)
+    dark = stages.ink_is_dark(clean, paper)
+    contrast = stages.ink_contrast(clean, paper, dark)
+    thresholds, levels = stages.ink_threshold(contrast, 0.1)
+    for index, grey in enumerate(pictures):
+        alone_clean = stages.remove_noise(grey)
+        alone_paper = stages.estimate_paper(alone_clean)
+        assert np.allclose(paper[index], alone_paper, atol=1e-5)
+        assert stages.ink_is_dark(alone_clean, alone_paper) == dark[index]
+        alone = stages.ink_threshold(stages.ink_contrast(alone_clean, alone_paper, dark[index]), 0.1)
+        assert alone == pytest.approx((thresholds[index], levels[index]), abs=1e-5)
+    assert dark.tolist()[:3] == [True, False, True] and thresholds[3] == np.inf
+
+
+def normalise_one(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return stages.normalise_digits([(ink, mask)])[0]
+
+
+def test_saturate_blanks_other_ink_and_brings_strokes_to_one():
+    contrast = np.zeros((1, 20, 20), np.float32)
+    contrast[0, 5:15, 5:8] = 0.5  # the digit
+    contrast[0, 5:15, 12:14] = 0.5  # a neighbour inside the same box
+    mask = np.zeros((1, 20, 20), bool)
+    mask[0, 5:15, 5:8] = True
+    ink = stages.saturate(contrast, mask)[0]
     assert ink[5:15, 5:8].min() == pytest.approx(1.0)
     assert ink[:, 12:].max() == 0
 
@@ -77,6 +105,8 @@ def test_stroke_width_of_a_bar_and_a_ring():
     bar[5:35, 8:11] = True
     assert stroke_width_close(stages.stroke_width(bar), 3)
     assert stroke_width_close(stages.stroke_width(ring(60, width=6) > 0), 6, tolerance=1.5)
+    widths = stages.stroke_width(np.stack([bar, np.zeros_like(bar)]))  # per mask of a stack
+    assert widths.shape == (2,) and stroke_width_close(widths[0], 3) and widths[1] == 0
 
 
 def stroke_width_close(value: float, expected: float, tolerance: float = 0.6) -> bool:
@@ -86,31 +116,54 @@ def stroke_width_close(value: float, expected: float, tolerance: float = 0.6) ->
 def test_thicken_grows_a_thin_pen_on_a_large_picture_only():
     thin = ring(200, radius=80, width=2)  # 2 px on 200 px: 0.2 px once in 20x20
     thick = ring(60, radius=20, width=6)
-    assert stages.thicken(thin, stages.stroke_width(thin > 0)).sum() > 3 * thin.sum()
-    assert stages.thicken(thick, stages.stroke_width(thick > 0)) is thick
+    sizes = np.array([thin.shape, thin.shape])
+    stack = np.zeros((2, 200, 200), np.float32)
+    stack[0], stack[1, :60, :60] = thin, thick
+    sizes[1] = thick.shape
+    radii = stages.thickening_radius(stages.stroke_width(stack > 0), sizes)
+    assert radii[0] > 0 and radii[1] == 0
+    grown, windows = stages.thicken(stack, sizes, radii)
+    top, left, height, width = windows[0]
+    assert grown[0, top:top + height, left:left + width].sum() > 3 * thin.sum()
+    top, left, height, width = windows[1]
+    assert np.array_equal(grown[1, top:top + height, left:left + width], thick)  # untouched
 
 
-def test_fit_box_keeps_the_aspect_ratio():
-    assert stages.fit_box(np.ones((80, 20), np.float32)).shape == (20, 5)
-    assert stages.fit_box(np.ones((6, 12), np.float32)).shape == (10, 20)  # small digits are enlarged
-    assert stages.fit_box(np.ones((80, 20), np.float32)).max() <= 1
+@pytest.mark.parametrize("shape", [(80, 20), (6, 12), (37, 53), (20, 20), (300, 120), (13, 9)])
+def test_fit_box_keeps_the_aspect_ratio_and_resamples_exactly_as_pillow(shape):
+    from PIL import Image
+
+    ink = np.random.default_rng(3).random(shape).astype(np.float32)
+    fitted, sizes = stages.fit_box(np.pad(ink, ((2, 5), (1, 3)))[None], np.array([[2, 1, *shape]]))
+    scale = 20 / max(shape)
+    expected_size = (max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale)))
+    method = Image.BOX if scale < 1 else Image.BILINEAR  # small digits are enlarged
+    expected = np.asarray(Image.fromarray(ink).resize(expected_size, method), np.float32).clip(0, 1)
+    assert tuple(sizes[0]) == expected.shape
+    assert np.abs(fitted[0, :expected.shape[0], :expected.shape[1]] - expected).max() < 1e-5
+    assert fitted[0].sum() == pytest.approx(expected.sum(), rel=1e-5)  # nothing outside the digit's size
 
 
 def test_paste_centred_puts_the_centre_of_mass_at_the_middle():
     digit = np.zeros((12, 10), np.float32)
     digit[:3, :] = 1  # mass high up: the box is pushed down, not centred by its middle
-    canvas = stages.paste_centred(digit)
+    canvas = stages.paste_centred(digit[None])[0]
     ys, xs = np.nonzero(canvas)
     assert canvas.shape == (28, 28) and canvas.sum() == digit.sum()
     assert abs(ys.mean() - 14) <= 0.5 and abs(xs.mean() - 14) <= 0.5
     tall = np.ones((20, 4), np.float32)
     tall[:3] = 10  # would leave the canvas if centred on its mass: clipped at the border instead
-    assert stages.paste_centred(tall).sum() == pytest.approx(tall.sum())
+    assert stages.paste_centred(tall[None])[0].sum() == pytest.approx(tall.sum())
 
 
-def test_normalise_digit_gives_an_mnist_like_image():
-    image = stages.normalise_digit(ring(60), ring(60) > 0)
-    assert image.shape == (28, 28) and image.dtype == np.float32
-    assert 0 <= image.min() and image.max() <= 1
-    rows, columns = np.flatnonzero(image.max(1) > 0), np.flatnonzero(image.max(0) > 0)
-    assert rows[-1] - rows[0] + 1 <= 21 and columns[-1] - columns[0] + 1 <= 21
+def test_normalise_digits_gives_mnist_like_images_each_as_it_would_alone():
+    crops = [(ring(60), ring(60) > 0), (ring(200, radius=80, width=2), ring(200, radius=80, width=2) > 0),
+             (np.ones((30, 6), np.float32), np.ones((30, 6), bool))]
+    images = stages.normalise_digits(crops)
+    assert images.shape == (3, 28, 28) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    for image, (ink, mask) in zip(images, crops):
+        rows, columns = np.flatnonzero(image.max(1) > 0), np.flatnonzero(image.max(0) > 0)
+        assert rows[-1] - rows[0] + 1 <= 21 and columns[-1] - columns[0] + 1 <= 21
+        assert np.allclose(image, normalise_one(ink, mask), atol=1e-6)  # a batch of one: the same image
+    assert stages.normalise_digits([]).shape == (0, 28, 28)

@@ -20,6 +20,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from digitocr.config import TrainConfig
+from digitocr.errors import ImageError
 from digitocr.modelfile import save_model
 from digitocr.models import build_model
 from digitocr.reading import Recognizer
@@ -54,10 +55,10 @@ def png_bytes(picture: Image.Image) -> bytes:
 
 @pytest.fixture(scope="module")
 def canvas_png() -> bytes:
-    """What the page sends: a 400x400 pad, white paper, a dark stroke."""
+    """What the page sends: its 400x400 pad (white paper, a dark stroke) scaled down to 160x160."""
     picture = Image.new("RGB", (400, 400), "white")
     ImageDraw.Draw(picture).line([(200, 70), (200, 330)], fill="black", width=31)
-    return png_bytes(picture)
+    return png_bytes(picture.resize((160, 160), Image.LANCZOS))
 
 
 def post_file(client, data: bytes, name="digit.png", content_type="image/png", **params):
@@ -101,7 +102,7 @@ def test_streamed_body_over_the_limit_is_413(client):
 
 
 def test_limit_comes_from_settings(model_path, canvas_png):
-    with TestClient(create_app(ServeSettings(model_path=str(model_path), max_body_bytes=1000))) as small:
+    with TestClient(create_app(ServeSettings(model_path=str(model_path), max_body_bytes=len(canvas_png) // 2))) as small:
         assert post_file(small, canvas_png).status_code == 413
 
 
@@ -247,3 +248,30 @@ def test_serve_with_a_damaged_model_fails_in_one_line(tmp_path, capsys):
     damaged.write_bytes(b"not a model")
     assert main(["serve", "--model", str(damaged)]) != 0
     assert "not a readable digitocr model" in capsys.readouterr().err
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(model_path):
+    """Pictures of requests arriving together are read as one batch; a bad one fails alone."""
+    import asyncio
+
+    from digitocr.serve.batching import ReadBatcher
+
+    recognizer = Recognizer(model_path)
+    calls = []
+    read_many = recognizer.read_many
+    recognizer.read_many = lambda pictures: calls.append(len(pictures)) or read_many(pictures)
+    one, seven = Image.new("L", (160, 160), 255), Image.new("L", (160, 160), 255)
+    ImageDraw.Draw(one).line([(80, 20), (80, 140)], fill=0, width=14)
+    ImageDraw.Draw(seven).line([(40, 30), (120, 30), (70, 140)], fill=0, width=14)
+
+    async def all_at_once(pictures):
+        batcher = ReadBatcher(recognizer)
+        return await asyncio.gather(*(batcher.read(picture) for picture in pictures), return_exceptions=True)
+
+    alone = [recognizer.read(one).text, recognizer.read(seven).text]
+    calls.clear()
+    answers = asyncio.run(all_at_once([one, seven] * 6))
+    assert [answer.text for answer in answers] == alone * 6
+    assert calls == [12]  # one pass through the stages and the model for all twelve requests
+    answers = asyncio.run(all_at_once([one, b"not a picture", seven]))
+    assert [answers[0].text, answers[2].text] == alone and isinstance(answers[1], ImageError)

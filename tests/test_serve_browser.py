@@ -177,7 +177,13 @@ def test_concurrent_requests_are_answered_correctly(server, photo):
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         answers = [answer for batch in pool.map(ask, range(16)) for answer in batch]
-    assert answers == [expected] * 64
+    # Requests arriving together are read as one batch; a batched matrix product may round the last bits of
+    # a probability differently, nothing more.
+    assert [answer["text"] for answer in answers] == [expected["text"]] * 64
+    for answer in answers:
+        for digit, wanted in zip(answer["digits"], expected["digits"]):
+            assert digit["box"] == wanted["box"] and digit["digit"] == wanted["digit"]
+            assert digit["confidence"] == pytest.approx(wanted["confidence"], abs=1e-5)
 
 
 def raw_request(server: str, head: bytes, chunks=()) -> bytes:

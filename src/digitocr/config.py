@@ -198,7 +198,7 @@ class ReadingConfig:
     max_bytes: int = 40_000_000  # refuse encoded pictures larger than this
     max_pixels: int = 40_000_000  # refuse pictures with more pixels (decompression bombs), checked before decoding
     work_size: int = 384  # longest side of the working image the stages run on (pixels)
-    min_work_size: int = 64  # tiny pictures are enlarged so their shortest side has at least this many pixels
+    min_work_size: int = 28  # tiny pictures are enlarged so their shortest side has at least this many (MNIST's size)
     min_contrast: float = 0.10  # ink must differ from paper by this fraction of full range, else "no ink"
     max_ink_fraction: float = 0.45  # more of the picture than this is "ink": a photo or texture, not digits
     min_confidence: float = 0.35  # a digit read with less probability is rejected as not a digit

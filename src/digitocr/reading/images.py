@@ -77,15 +77,51 @@ def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ImageError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
     _check_size((array.shape[1], array.shape[0]), config)
-    if array.dtype != np.uint8:
-        # Floats are taken as [0, 1] (as the model sees them); other integers as 0..255.
-        scale = 255.0 if np.issubdtype(array.dtype, np.floating) else 1.0
-        array = np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    array = _as_uint8(array)
     return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
+
+
+def _as_uint8(array: np.ndarray) -> np.ndarray:
+    """Floats are taken as [0, 1] (as the model sees them); other integers as 0..255."""
+    if array.dtype == np.uint8:
+        return array
+    scale = 255.0 if np.issubdtype(array.dtype, np.floating) else 1.0
+    return np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+
+
+def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, tuple[int, int]]:
+    """A picture -> (its grey working image, float32 (H, W) in [0, 1]; its size as shown, (width, height)).
+
+    A grey array already at its working size (an MNIST-sized stack, say) skips Pillow altogether.
+    """
+    if isinstance(source, np.ndarray) and source.ndim == 2 and source.size:
+        size = (source.shape[1], source.shape[0])
+        _check_size(size, config)
+        if working_size(size, config) == size:
+            return np.multiply(_as_uint8(source), np.float32(1 / 255), dtype=np.float32), size
+    picture = open_picture(source, config)
+    return to_working(picture, config), shown_size(picture)
+
+
+def shown_size(picture: Image.Image) -> tuple[int, int]:
+    """The picture's size as shown, i.e. after its EXIF rotation (boxes are given in these pixels)."""
+    width, height = picture.size
+    return (height, width) if _orientation(picture) in (5, 6, 7, 8) else (width, height)
+
+
+def _orientation(picture: Image.Image) -> int:
+    if not {"exif", "Raw profile type exif"} & picture.info.keys() and not hasattr(picture, "tag_v2"):
+        return 1  # no EXIF block (PNG from a canvas, most scans): nothing to parse
+    try:
+        return picture.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, KeyError):
+        return 1
 
 
 def upright(picture: Image.Image) -> Image.Image:
     """Apply the EXIF orientation tag, so a phone photo is read the way it is shown."""
+    if _orientation(picture) == 1:
+        return picture
     try:
         return ImageOps.exif_transpose(picture)
     except (OSError, ValueError, SyntaxError, KeyError):  # a broken EXIF block is no reason to fail
@@ -117,6 +153,11 @@ def _has_alpha(picture: Image.Image) -> bool:
     return picture.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in picture.info
 
 
+def _unit(channel: Image.Image) -> np.ndarray:
+    """An 8-bit channel -> float32 in [0, 1]."""
+    return np.multiply(np.asarray(channel), np.float32(1 / 255), dtype=np.float32)
+
+
 def to_grey(picture: Image.Image) -> np.ndarray:
     """Greyscale float32 (H, W) in [0, 1]; transparent pixels become paper.
 
@@ -124,10 +165,9 @@ def to_grey(picture: Image.Image) -> np.ndarray:
     transparent canvas may hold either.
     """
     if not _has_alpha(picture):
-        return np.asarray(picture.convert("L"), dtype=np.float32) / 255
+        return _unit(picture if picture.mode == "L" else picture.convert("L"))
     rgba = picture.convert("LA")
-    grey = np.asarray(rgba.getchannel("L"), dtype=np.float32) / 255
-    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255
+    grey, alpha = _unit(rgba.getchannel("L")), _unit(rgba.getchannel("A"))
     opaque = alpha > 0.5
     if not opaque.any():
         return np.ones_like(grey)  # nothing drawn: blank paper

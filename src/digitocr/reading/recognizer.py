@@ -1,13 +1,15 @@
 """``Recognizer``: read the digits in a picture with a trained model.
 
-``prepare`` turns one picture into the 28x28 digit images the model sees (the stages in ``stages.py`` and
-``segment.py``); ``Recognizer`` classifies all digits of all pictures in one batched model call and drops
-what is not a digit. A single digit is a number of length one: one code path.
+``prepare_many`` turns pictures into the 28x28 digit images the model sees (the stages in ``stages.py`` and
+``segment.py``, run on stacks of same-sized pictures at once); ``Recognizer`` classifies all digits of all
+pictures in one batched model call and drops what is not a digit. A single digit is a number of length one,
+and a single picture a batch of one: one code path.
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +18,10 @@ import numpy as np
 from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
 from digitocr.reading import stages
 from digitocr.reading.backends import make_backend
-from digitocr.reading.images import open_picture, to_working
-from digitocr.reading.segment import find_digit_choices
+from digitocr.reading.images import load_working
+from digitocr.reading.segment import digit_choices, find_components
+
+STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
 
 
 @dataclass
@@ -27,6 +31,7 @@ class DigitReading:
     box: tuple[int, int, int, int]  # x, y, w, h in the input picture's pixels
     top3: list[tuple[int, float]]  # best three (digit, probability), best first
     image: np.ndarray = field(repr=False, default=None)  # (28, 28) float32 in [0, 1]: what the model saw
+    probabilities: np.ndarray = field(repr=False, default=None)  # (10,) all class probabilities, digit 0 first
 
     def to_dict(self) -> dict:
         return {"digit": self.digit, "confidence": self.confidence, "box": list(self.box),
@@ -48,71 +53,100 @@ class Candidate:
 
     box: tuple[int, int, int, int]  # x, y, w, h in the input picture's pixels
     image: np.ndarray  # (28, 28) float32 in [0, 1]
+    plausible: bool = True  # could be an MNIST digit at all (``plausible_digits``), before asking the model
+    stroke: float = 0.0  # mean stroke width in the 28x28 image (pixels)
     cuts: list[list[Candidate]] = field(default_factory=list)  # ways to cut the same ink into touching digits
     probabilities: np.ndarray | None = None  # (10,) from the model, once read
+    top3: list[tuple[int, float]] = field(default_factory=list)  # best three (digit, probability), once read
 
 
 def prepare(source, config: ReadingConfig = ReadingConfig()) -> list[Candidate]:
     """A picture -> its digit candidates, left to right (no model involved). Raises ImageError."""
-    picture = open_picture(source, config)
-    grey = to_working(picture, config)
-    input_width, input_height = shown_size(picture)
-    return candidates_in(grey, (input_width / grey.shape[1], input_height / grey.shape[0]), config)
+    return prepare_many([source], config)[0]
 
 
-def shown_size(picture) -> tuple[int, int]:
-    """The picture's size as shown, i.e. after its EXIF rotation (boxes are given in these pixels)."""
-    width, height = picture.size
-    orientation = picture.getexif().get(0x0112, 1)
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[Candidate]]:
+    """Pictures -> the digit candidates of each. Raises ImageError for the first that cannot be read.
+
+    Pictures whose working images have the same size go through the stages together as one stack, in
+    chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one.
+    """
+    loaded = [load_working(source, config) for source in sources]
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, (grey, _) in enumerate(loaded):
+        by_size[grey.shape].append(index)
+    found: list[list[Candidate]] = [[] for _ in loaded]
+    for (height, width), indices in by_size.items():
+        chunk = max(1, STACK_PIXELS // (height * width))
+        for start in range(0, len(indices), chunk):
+            part = indices[start:start + chunk]
+            scales = [(loaded[i][1][0] / width, loaded[i][1][1] / height) for i in part]
+            for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), scales, config)):
+                found[index] = candidates
+    return found
 
 
 def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """Working grey image -> (ink contrast, ink mask): lighting removed, polarity fixed, thresholded.
+    """Working grey images (..., H, W) -> (ink contrast, ink mask): lighting removed, polarity fixed, thresholded.
 
     The mask comes from the denoised picture; the contrast the digits are cut from is not blurred, so
-    strokes keep MNIST's sharpness.
+    strokes keep MNIST's sharpness. A picture with more ink than ``max_ink_fraction`` is a photo or a
+    texture rather than written digits: its mask is empty.
     """
     clean = stages.remove_noise(grey)
     paper = stages.estimate_paper(clean)
     dark_ink = stages.ink_is_dark(clean, paper)
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
     threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast)
-    return stages.ink_contrast(grey, paper, dark_ink), clean_contrast > threshold
+    mask = clean_contrast > np.asarray(threshold)[..., None, None]
+    mask &= (mask.mean((-2, -1)) <= config.max_ink_fraction)[..., None, None]
+    return stages.ink_contrast(grey, paper, dark_ink), mask
 
 
-def candidates_in(grey: np.ndarray, scale: tuple[float, float], config: ReadingConfig) -> list[Candidate]:
-    contrast, mask = ink_of(grey, config)
-    if not mask.any() or mask.mean() > config.max_ink_fraction:
-        return []  # no ink, or so much that this is a photo or texture rather than written digits
+def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: ReadingConfig) -> list[list[Candidate]]:
+    """A stack of working images (N, H, W) and each one's scale to input pixels -> each one's candidates."""
+    contrast, mask = ink_of(greys, config)
+    choices = digit_choices(find_components(mask))
+    # Every piece of every picture, wholes and their cuts, is normalised in one batch.
+    pieces = [(picture, piece) for picture, found in enumerate(choices) for whole, ways in found
+              for piece in [whole, *(part for parts in ways for part in parts)]]
+    images = stages.normalise_digits([(contrast[picture, y0:y1, x0:x1], piece.mask)
+                                      for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]])
+    plausible, strokes = plausible_digits(images, config)
+    made = iter(Candidate(_input_box(piece.box, scales[picture]), image, bool(ok), float(stroke))
+                for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes))
+    found_per_picture = []
+    for found in choices:
+        candidates = []
+        for _, ways in found:
+            candidates.append(next(made))
+            candidates[-1].cuts = [[next(made) for _ in parts] for parts in ways]
+        found_per_picture.append(candidates)
+    return found_per_picture
 
-    def candidate(piece) -> Candidate:
-        x0, y0, x1, y1 = piece.box
-        image = stages.normalise_digit(stages.crop_digit(contrast, piece.mask, piece.box), piece.mask)
-        return Candidate((round(x0 * scale[0]), round(y0 * scale[1]), max(1, round((x1 - x0) * scale[0])),
-                          max(1, round((y1 - y0) * scale[1]))), image)
 
-    candidates = []
-    for whole, ways in find_digit_choices(mask):
-        candidates.append(candidate(whole))
-        candidates[-1].cuts = [[candidate(part) for part in parts] for parts in ways]
-    return candidates
+def _input_box(box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[int, int, int, int]:
+    """A working-image box (x0, y0, x1, y1) -> x, y, w, h in the input picture's pixels."""
+    x0, y0, x1, y1 = box
+    return (round(x0 * scale[0]), round(y0 * scale[1]), max(1, round((x1 - x0) * scale[0])),
+            max(1, round((y1 - y0) * scale[1])))
 
 
-def looks_like_a_digit(image: np.ndarray, config: ReadingConfig) -> bool:
-    """Whether a normalised 28x28 image could be an MNIST digit at all, before asking the model.
+def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each normalised 28x28 image could be an MNIST digit at all, before asking the model; and its
+    stroke width.
 
     A filled blob (a dot, a smudge, a horse) has more ink and far thicker strokes than any MNIST digit,
     a wisp less ink, and a dash or a ruled line is too flat: MNIST digits fill the 20-pixel box in height
     unless they are wider than tall.
     """
     low, high = config.ink_mass_range
-    if not low <= float(image.mean()) <= high:
-        return False
-    rows = np.flatnonzero(image.max(1) > 0.1)
-    if rows.size == 0 or rows[-1] - rows[0] + 1 < config.min_height:
-        return False
-    return stages.stroke_width(image > 0.5) <= config.max_stroke
+    mass = images.mean((1, 2))
+    rows = images.max(2) > 0.1
+    height = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
+    strokes = np.asarray(stages.stroke_width(images > 0.5), np.float64).reshape(len(images))
+    plausible = (low <= mass) & (mass <= high) & rows.any(1) & (height >= config.min_height)
+    return plausible & (strokes <= config.max_stroke), strokes
 
 
 class Recognizer:
@@ -128,37 +162,38 @@ class Recognizer:
 
     def read_many(self, images) -> list[ReadResult]:
         """Several pictures, with one model call for all their digits (the fast way to read many)."""
-        found = [prepare(image, self.config) for image in images]
+        found = prepare_many(images, self.config)
         everything = [c for candidates in found for whole in candidates
                       for c in [whole, *(part for parts in whole.cuts for part in parts)]]
         if everything:
             probabilities = self.backend.probabilities(np.stack([c.image for c in everything]))
-            for candidate, row in zip(everything, probabilities):
-                candidate.probabilities = row
+            best = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
+            best_probabilities = np.take_along_axis(probabilities, best, axis=1)
+            for candidate, row, digits, chances in zip(everything, probabilities, best.tolist(),
+                                                       best_probabilities.tolist()):
+                candidate.probabilities, candidate.top3 = row, list(zip(digits, chances))
         return [self._result(candidates) for candidates in found]
 
     def _result(self, candidates: list[Candidate]) -> ReadResult:
         """Keep what looks like a digit and is read surely; an unsure one is kept too when at least two sure
         digits stand beside it, as a digit of a number (dropping it would misread the number anyway)."""
-        chosen = [c for whole in candidates for c in self._choose(whole) if looks_like_a_digit(c.image, self.config)]
-        sure = [c.probabilities.max() >= self.config.min_confidence for c in chosen]
+        chosen = [c for whole in candidates for c in self._choose(whole) if c.plausible]
+        sure = [c.top3[0][1] >= self.config.min_confidence for c in chosen]
         in_a_number = sum(sure) >= 2
-        digits = []
-        for candidate, is_sure in zip(chosen, sure):
-            if is_sure or in_a_number:
-                row = candidate.probabilities
-                top3 = [(int(d), float(row[d])) for d in np.argsort(row)[::-1][:3]]
-                digits.append(DigitReading(top3[0][0], top3[0][1], candidate.box, top3, candidate.image))
+        digits = [DigitReading(c.top3[0][0], c.top3[0][1], c.box, c.top3, c.image, c.probabilities)
+                  for c, is_sure in zip(chosen, sure) if is_sure or in_a_number]
         return ReadResult("".join(str(d.digit) for d in digits), digits)
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
         """The whole piece or one way of cutting it: the one the model reads most surely (geometric mean of
         the confidences; a cut must win by 0.15). A whole wider than twice its height (under 0.5 % of MNIST
         digits are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
-        if stages.stroke_width(whole.image > 0.5) > self.config.max_stroke:
+        if whole.stroke > self.config.max_stroke:
             return []  # a blob: cutting it would only make smaller blobs
+        if not whole.cuts:
+            return [whole]
         best, best_score = [whole], self._score([whole])
-        if whole.cuts and whole.box[2] > 2 * whole.box[3]:
+        if whole.box[2] > 2 * whole.box[3]:
             best, best_score = [], -1.0
         for parts in whole.cuts:
             score = self._score(parts) - 0.15  # cut only where the evidence is clear
@@ -167,6 +202,6 @@ class Recognizer:
         return best
 
     def _score(self, candidates: list[Candidate]) -> float:
-        if not all(looks_like_a_digit(c.image, self.config) for c in candidates):
+        if not all(c.plausible for c in candidates):
             return 0.0
-        return float(np.exp(np.mean([np.log(c.probabilities.max()) for c in candidates])))
+        return float(np.exp(np.mean([np.log(c.top3[0][1]) for c in candidates])))

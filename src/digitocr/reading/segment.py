@@ -1,7 +1,8 @@
 """Finding the digits of a number in an ink mask: connected components, merging, splitting (numpy only).
 
 Components are labelled over horizontal runs of ink (a few hundred per picture, not ~10^5 pixels) with a
-vectorised union-find, so no scipy or OpenCV is needed. The digits are then read left to right on one line.
+vectorised union-find, so no scipy or OpenCV is needed; a stack of pictures is labelled in one pass. The
+digits are then read left to right on one line.
 """
 
 from __future__ import annotations
@@ -28,36 +29,95 @@ class Piece:
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components of a bool mask -> (int32 labels, 0 for paper and 1..n for ink; n)."""
+    """8-connected components of a bool mask -> (int32 labels, 0 for paper and 1..n for ink; n).
+
+    A stack of masks (N, H, W) is labelled in one pass, with labels unique across the stack.
+    """
+    return _label(mask)[:2]
+
+
+@dataclass
+class Components:
+    """The connected components of a stack of ink masks, numbered 1..count across the stack."""
+
+    labels: np.ndarray  # int32 (N, H, W): 0 for paper
+    boxes: np.ndarray  # int64 (count, 4): x0, y0, x1, y1 (end exclusive) in their picture
+    areas: np.ndarray  # int64 (count,): ink pixels
+    pictures: np.ndarray  # int64 (count,): which picture of the stack each lies in
+
+    @property
+    def count(self) -> int:
+        return len(self.areas)
+
+
+def find_components(masks: np.ndarray) -> Components:
+    """Label a stack of masks (N, H, W) and measure every component's box and area from its runs."""
+    count_pictures, height, _ = masks.shape
+    labels, count, rows, starts, ends, component = _label(masks)
+    boxes = np.empty((count, 4), np.int64)
+    # Runs come in row-major order: a component's first run is on its top row, its last on its bottom row.
+    first = np.full(count, len(rows), np.int64)
+    np.minimum.at(first, component, np.arange(len(rows)))
+    last = np.zeros(count, np.int64)
+    np.maximum.at(last, component, np.arange(len(rows)))
+    boxes[:, 0] = np.iinfo(np.int64).max
+    boxes[:, 2] = -1
+    np.minimum.at(boxes[:, 0], component, starts)
+    np.maximum.at(boxes[:, 2], component, ends)
+    boxes[:, 1], boxes[:, 3] = rows[first] % (height + 1), rows[last] % (height + 1) + 1
+    areas = np.bincount(component, weights=ends - starts, minlength=count).astype(np.int64)
+    return Components(labels, boxes, areas, rows[first] // (height + 1))
+
+
+def _label(mask: np.ndarray):
+    """Labels over horizontal runs of ink -> (labels, count, run rows, run starts, run ends, run components).
+
+    For a stack the pictures are laid one under another with an empty row between them, so one 2-D pass
+    labels them all; run rows are then in that mosaic (picture p's row y is p * (H + 1) + y).
+    """
+    if mask.ndim == 3:
+        count_pictures, height, width = mask.shape
+        mosaic = np.zeros((count_pictures, height + 1, width), bool)
+        mosaic[:, :height] = mask
+        labels, *rest = _label(mosaic.reshape(-1, width))
+        return (labels.reshape(count_pictures, height + 1, width)[:, :height], *rest)
     height, width = mask.shape
     edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
     start_rows, starts = np.nonzero(edges == 1)  # row-major order, so starts and ends pair up
     _, ends = np.nonzero(edges == -1)  # exclusive
     labels = np.zeros((height, width), np.int32)
     if starts.size == 0:
-        return labels, 0
+        empty = np.zeros(0, np.int64)
+        return labels, 0, empty, empty, empty, empty
     lengths = ends - starts
-    run_of_pixel = np.repeat(np.arange(starts.size), lengths)
+    root = _union(starts.size, *_touching_runs(start_rows, starts, ends, width))
+    # Components numbered in the order of their first run, i.e. row-major, without sorting.
+    is_root = root == np.arange(starts.size)
+    component = (np.cumsum(is_root) - 1)[root]
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    flat = np.repeat(start_rows * width + starts, lengths) + offsets
-    runs = np.full(height * width, -1, np.int64)
-    runs[flat] = run_of_pixel
-    runs = runs.reshape(height, width)
-    # Runs in neighbouring rows that touch, straight down or diagonally, belong together.
-    pairs = [(runs[:-1, :], runs[1:, :]), (runs[:-1, :-1], runs[1:, 1:]), (runs[:-1, 1:], runs[1:, :-1])]
-    upper = np.concatenate([a[(a >= 0) & (b >= 0)] for a, b in pairs])
-    lower = np.concatenate([b[(a >= 0) & (b >= 0)] for a, b in pairs])
-    root = _union(starts.size, upper, lower)
-    _, component = np.unique(root, return_inverse=True)
-    labels.ravel()[flat] = component[run_of_pixel] + 1
-    return labels, int(component.max()) + 1
+    labels.ravel()[np.repeat(start_rows * width + starts, lengths) + offsets] = np.repeat(component + 1, lengths)
+    return labels, int(is_root.sum()), start_rows, starts, ends, component
+
+
+def _touching_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int):
+    """Pairs (upper, lower) of runs on neighbouring rows that touch, straight down or diagonally.
+
+    Runs of a row are sorted and disjoint, so the runs of the next row touching run [s, e) are one
+    contiguous range: from the first whose end reaches s to the last whose start is at most e. Two binary
+    searches per run find it, with no pass over the pixels.
+    """
+    stride = width + 2
+    below = (rows + 1) * stride
+    first = np.searchsorted(rows * stride + ends, below + starts, side="left")
+    last = np.searchsorted(rows * stride + starts, below + ends, side="right")
+    counts = np.maximum(last - first, 0)
+    upper = np.repeat(np.arange(len(starts)), counts)
+    lower = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return upper, lower
 
 
 def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest node id reachable from each node over the edges (a, b): min-propagation + pointer jumping."""
-    if a.size:
-        key = np.unique(a * count + b)
-        a, b = key // count, key % count
     root = np.arange(count)
     while True:
         low = np.minimum(root[a], root[b])
@@ -74,20 +134,6 @@ def _union(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         root = new
 
 
-def component_boxes(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per component (label 1..count): boxes int (count, 4) as x0, y0, x1, y1 (end exclusive), and areas."""
-    ys, xs = np.nonzero(labels)
-    which = labels[ys, xs] - 1
-    boxes = np.empty((count, 4), np.int64)
-    boxes[:, :2] = np.iinfo(np.int64).max
-    boxes[:, 2:] = -1
-    np.minimum.at(boxes[:, 0], which, xs)
-    np.minimum.at(boxes[:, 1], which, ys)
-    np.maximum.at(boxes[:, 2], which, xs + 1)
-    np.maximum.at(boxes[:, 3], which, ys + 1)
-    return boxes, np.bincount(which, minlength=count)
-
-
 def group_components(boxes: np.ndarray, areas: np.ndarray) -> list[list[int]]:
     """Which components form one digit (indices into boxes), left to right.
 
@@ -96,8 +142,8 @@ def group_components(boxes: np.ndarray, areas: np.ndarray) -> list[list[int]]:
     like the hat of a 5. A small one joins the large one it
     sits over or next to; small ones far from every digit are specks and are dropped.
     """
-    if len(boxes) == 0:
-        return []
+    if len(boxes) <= 1:
+        return [[0]] if len(boxes) else []  # one stroke of ink, as most pictures hold: nothing to decide
     heights = boxes[:, 3] - boxes[:, 1]
     big = (heights >= 0.4 * heights.max()) | (areas >= 0.15 * areas.max())
     groups: list[list[int]] = []
@@ -146,14 +192,22 @@ def _union_box(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
 
 
-def make_pieces(labels: np.ndarray, boxes: np.ndarray, groups: list[list[int]]) -> list[Piece]:
-    """One ``Piece`` per group: the union box and the mask of exactly that group's components."""
+def make_pieces(labels: np.ndarray, boxes: list[list[int]], areas: list[int], groups: list[list[int]],
+                first_label: int = 1) -> list[Piece]:
+    """One ``Piece`` per group with at least 4 pixels: the union box and the mask of exactly its components.
+
+    ``labels`` is the picture's labels; group indices count from the component labelled ``first_label``.
+    Plain lists, not arrays: a picture has a handful of components, where numpy's per-call cost dominates.
+    """
     pieces = []
     for group in groups:
-        x0, y0 = boxes[group, 0].min(), boxes[group, 1].min()
-        x1, y1 = boxes[group, 2].max(), boxes[group, 3].max()
-        mask = np.isin(labels[y0:y1, x0:x1], np.asarray(group) + 1)
-        pieces.append(Piece((int(x0), int(y0), int(x1), int(y1)), mask))
+        if sum(areas[i] for i in group) < 4:
+            continue
+        x0, y0 = min(boxes[i][0] for i in group), min(boxes[i][1] for i in group)
+        x1, y1 = max(boxes[i][2] for i in group), max(boxes[i][3] for i in group)
+        window = labels[y0:y1, x0:x1]
+        mask = window == first_label + group[0] if len(group) == 1 else np.isin(window, np.add(group, first_label))
+        pieces.append(Piece((x0, y0, x1, y1), mask))
     return pieces
 
 
@@ -209,32 +263,47 @@ def _trimmed(piece: Piece, left: int, right: int) -> Piece | None:
 
 
 def find_digit_choices(mask: np.ndarray) -> list[tuple[Piece, list[list[Piece]]]]:
-    """The digits in an ink mask, left to right, each as (whole piece, ways to cut it into touching digits).
+    """The digits in an ink mask, left to right, each as (whole piece, ways to cut it into touching digits)."""
+    return digit_choices(find_components(mask[None]))[0]
 
-    Label, group, drop stray marks, and where a piece may be several touching digits propose cuts into
-    the number of digits its width suggests and one fewer and one more; the reader keeps the way the
-    model reads most surely, the whole included.
+
+def digit_choices(components: Components) -> list[list[tuple[Piece, list[list[Piece]]]]]:
+    """For each picture of a labelled stack: its digits, left to right, as (whole piece, ways to cut it).
+
+    Group, drop stray marks, and where a piece may be several touching digits propose cuts into the number
+    of digits its width suggests and one fewer and one more; the reader keeps the way the model reads most
+    surely, the whole included.
     """
-    labels, count = label_components(mask)
-    if count == 0:
-        return []
-    boxes, areas = component_boxes(labels, count)
-    pieces = make_pieces(labels, boxes, group_components(boxes, areas))
+    # Components are numbered picture by picture (the labelling runs row-major down the stack).
+    bounds = np.searchsorted(components.pictures, np.arange(len(components.labels) + 1)).tolist()
+    all_boxes, all_areas = components.boxes.tolist(), components.areas.tolist()
+    found = []
+    for picture, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+        boxes, areas = all_boxes[low:high], all_areas[low:high]
+        groups = group_components(components.boxes[low:high], components.areas[low:high])
+        found.append(_choices(make_pieces(components.labels[picture], boxes, areas, groups, low + 1)))
+    return found
+
+
+def _choices(pieces: list[Piece]) -> list[tuple[Piece, list[list[Piece]]]]:
+    if len(pieces) <= 1:
+        return [(piece, _ways(piece, None)) for piece in pieces]
     tallest = max(piece.height for piece in pieces)
-    pieces = [piece for piece in pieces if piece.height >= 0.35 * tallest and piece.mask.sum() >= 4]
+    pieces = [piece for piece in pieces if piece.height >= 0.35 * tallest]
     # Widths of the pieces that look like one digit give the expected width of a digit in this picture.
     single = [piece.width for piece in pieces if piece.width <= 1.0 * piece.height]
     digit_width = max(float(np.median(single)), 0.5 * tallest) if len(single) >= 2 else None
     # (at least half the height: a row of narrow 1s must not make every 0 look like two)
-    choices = []
-    for piece in pieces:
-        parts = split_touching(piece, digit_width)
-        ways = []
-        if len(parts) > 1:
-            ways = [split_touching(piece, digit_width, count) for count in (len(parts) - 1, len(parts) + 1)]
-            ways = [parts] + [way for way in ways if len(way) > 1]
-        choices.append((piece, ways))
-    return choices
+    return [(piece, _ways(piece, digit_width)) for piece in pieces]
+
+
+def _ways(piece: Piece, digit_width: float | None) -> list[list[Piece]]:
+    """Ways to cut a piece into touching digits: as many as its width suggests, one fewer, one more."""
+    parts = split_touching(piece, digit_width)
+    if len(parts) <= 1:
+        return []
+    ways = [split_touching(piece, digit_width, count) for count in (len(parts) - 1, len(parts) + 1)]
+    return [parts] + [way for way in ways if len(way) > 1]
 
 
 def find_digits(mask: np.ndarray) -> list[Piece]:

@@ -1,15 +1,22 @@
-"""The MNIST-style normalisation, one small function per stage (numpy + Pillow only).
+"""The MNIST-style normalisation, one small function per stage (numpy only), each working on a whole stack.
 
-Picture side: grey working image -> noise removed -> paper (lighting) estimated -> polarity -> ink contrast
--> adaptive threshold. Digit side: crop -> stroke thickening -> fit into 20x20 keeping the aspect ratio ->
-paste into 28x28 on the centre of mass, the recipe MNIST itself was made with (LeCun et al., 1998).
+Picture side, on grey working images ``(..., H, W)`` (one picture or a stack of same-sized ones): noise
+removed -> paper (lighting) estimated -> polarity -> ink contrast -> adaptive threshold. Per-picture answers
+come back with the stack's leading shape, or as plain numbers for a single 2-D picture.
+
+Digit side, on a batch of cropped digits: strokes saturated -> thickened where too thin -> fitted into 20x20
+keeping the aspect ratio -> pasted into 28x28 on the centre of mass, the recipe MNIST itself was made with
+(LeCun et al., 1998). Crops of any sizes are padded into one stack and every step is one vectorised pass,
+so reading 1,000 pictures costs little more than reading one; one picture is a batch of one.
+
 Arrays are float32; ink is high (1) and paper low (0) after ``ink_contrast``, as in MNIST.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
-from PIL import Image, ImageFilter
 
 from digitocr.config import IMAGE_SIZE
 
@@ -17,176 +24,310 @@ DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 image
 MNIST_STROKE = 2.0  # median MNIST stroke width at that scale, as ``stroke_width`` measures it (5 % are < 1.3)
 
 
+# --- picture side -------------------------------------------------------------------------------------------
+
+def _stack(array: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(..., H, W) -> (N, H, W) and the leading shape to give per-picture answers back in."""
+    return array.reshape(-1, *array.shape[-2:]), array.shape[:-2]
+
+
+def _per_picture(values: np.ndarray, lead: tuple[int, ...]):
+    """Per-picture values in the caller's shape: a plain Python number for a single 2-D picture."""
+    return values.reshape(lead) if lead else values.reshape(()).item()
+
+
+def _pad_last_two(array: np.ndarray, width: int, mode: str = "constant") -> np.ndarray:
+    return np.pad(array, [(0, 0)] * (array.ndim - 2) + [(width, width), (width, width)], mode=mode)
+
+
 def remove_noise(grey: np.ndarray) -> np.ndarray:
     """A 3x3 binomial blur: halves sensor noise and JPEG speckle, yet keeps 1-pixel strokes (a median would not)."""
-    padded = np.pad(grey, 1, mode="edge")
-    rows = padded[:-2] * 0.25 + padded[1:-1] * 0.5 + padded[2:] * 0.25
-    return rows[:, :-2] * 0.25 + rows[:, 1:-1] * 0.5 + rows[:, 2:] * 0.25
+    padded = _pad_last_two(grey, 1, mode="edge")
+    rows = padded[..., :-2, :] * 0.25 + padded[..., 1:-1, :] * 0.5 + padded[..., 2:, :] * 0.25
+    return rows[..., :-2] * 0.25 + rows[..., 1:-1] * 0.5 + rows[..., 2:] * 0.25
 
 
 def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     """The paper brightness under uneven lighting: a quadratic surface fitted to block medians.
 
     A block's median is paper wherever ink is the minority of the block; blocks that are mostly ink stand
-    out from the smooth surface and are dropped before a second fit. Works for either polarity.
+    out from the smooth surface and are dropped before a second fit. Works for either polarity. All
+    pictures of a stack are fitted at once (batched normal equations, masks instead of dropped rows).
     """
-    height, width = grey.shape
+    stack, lead = _stack(grey)
+    count, height, width = stack.shape
     grid = max(1, min(grid, height // 4, width // 4))
     step = max(1, min(height, width) // (grid * 12))  # about 12x12 samples per block are enough for a median
-    sample = grey[::step, ::step]
-    bh, bw = sample.shape[0] // grid, sample.shape[1] // grid
+    sample = stack[:, ::step, ::step]
+    bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
     if grid == 1 or bh == 0 or bw == 0:
-        return np.full_like(grey, np.median(grey))
-    blocks = sample[:bh * grid, :bw * grid].reshape(grid, bh, grid, bw).transpose(0, 2, 1, 3).reshape(grid, grid, -1)
-    middle = blocks.shape[2] // 2
-    medians = np.partition(blocks, middle, axis=2)[:, :, middle].ravel().astype(np.float64)
+        flat = np.median(stack.reshape(count, -1), axis=1).astype(np.float32)
+        return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
+    blocks = (sample[:, :bh * grid, :bw * grid].reshape(count, grid, bh, grid, bw).transpose(0, 1, 3, 2, 4)
+              .reshape(count, grid * grid, -1))
+    medians = _order_statistic(blocks, blocks.shape[2] // 2).astype(np.float64)  # (N, grid * grid)
     centres = (np.arange(grid) + 0.5) / grid * 2 - 1  # block centres in [-1, 1]
     by, bx = np.meshgrid(centres, centres, indexing="ij")
-    design = _quadratic_terms(bx.ravel(), by.ravel())
-    keep = np.ones(medians.size, bool)
+    design = _quadratic_terms(bx.ravel(), by.ravel())  # (grid * grid, 6)
+    keep = np.ones(medians.shape, bool)
+    too_few = np.zeros(count, bool)
     for _ in range(2):
-        chosen = design[keep]
-        coefficients = np.linalg.solve(chosen.T @ chosen + 1e-6 * np.eye(6), chosen.T @ medians[keep])
-        residual = medians - design @ coefficients
-        spread = 1.4826 * np.median(np.abs(residual[keep])) + 0.01
-        keep = np.abs(residual) <= 2.5 * spread
-        if keep.sum() < 6:
-            return np.full_like(grey, np.median(grey))
-    ys = np.linspace(-1 + 1 / height, 1 - 1 / height, height, dtype=np.float32)
-    xs = np.linspace(-1 + 1 / width, 1 - 1 / width, width, dtype=np.float32)
-    c = coefficients.astype(np.float32)
-    surface = (c[0] + c[1] * xs[None] + c[2] * ys[:, None] + c[3] * xs[None] ** 2 + c[4] * xs[None] * ys[:, None]
-               + c[5] * ys[:, None] ** 2)
+        weights = keep.astype(np.float64)
+        normal = np.einsum("nk,ki,kj->nij", weights, design, design) + 1e-6 * np.eye(6)
+        coefficients = np.linalg.solve(normal, np.einsum("nk,ki->ni", weights * medians, design)[..., None])[..., 0]
+        residual = np.abs(medians - coefficients @ design.T)
+        spread = 1.4826 * _masked_median(residual, keep) + 0.01
+        keep = residual <= 2.5 * spread[:, None]
+        too_few |= keep.sum(1) < 6
+    c = coefficients.astype(np.float32)[:, :, None, None]
+    ys = np.linspace(-1 + 1 / height, 1 - 1 / height, height, dtype=np.float32)[:, None]
+    xs = np.linspace(-1 + 1 / width, 1 - 1 / width, width, dtype=np.float32)[None]
+    surface = c[:, 0] + c[:, 1] * xs + c[:, 2] * ys + c[:, 3] * xs ** 2 + c[:, 4] * xs * ys + c[:, 5] * ys ** 2
     # Past the outer block centres the surface extrapolates; paper is never outside what the blocks saw.
-    return np.clip(surface, medians[keep].min(), medians[keep].max())
+    low = np.where(keep, medians, np.inf).min(1).astype(np.float32)
+    high = np.where(keep, medians, -np.inf).max(1).astype(np.float32)
+    surface = np.clip(surface, low[:, None, None], high[:, None, None])
+    if too_few.any():  # no smooth paper to be found: take the picture's median brightness
+        surface[too_few] = np.median(stack[too_few].reshape(int(too_few.sum()), -1), axis=1)[:, None, None]
+    return surface.reshape(grey.shape)
 
 
 def _quadratic_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-def noise_sigma(values: np.ndarray) -> float:
-    """Robust standard deviation (median absolute deviation): ink pixels, a minority, barely move it."""
-    sample = _subsample(values).ravel()
-    middle = sample.size // 2
-    deviation = np.abs(sample - np.partition(sample, middle)[middle])
-    return float(1.4826 * np.partition(deviation, middle)[middle])
+def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Median of each row's kept values (N, K) -> (N,), as np.median would give for each row alone."""
+    ordered = np.sort(np.where(keep, values, np.inf), axis=1)
+    kept = np.maximum(keep.sum(1), 1)
+    low = np.take_along_axis(ordered, ((kept - 1) // 2)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, (kept // 2)[:, None], axis=1)[:, 0]
+    return np.where(keep.any(1), (low + high) / 2, 0.0)
 
 
-def _subsample(image: np.ndarray, limit: int = 8192) -> np.ndarray:
-    """Every k-th row and column, down to about ``limit`` pixels: plenty for medians, far cheaper."""
-    step = int(np.ceil(np.sqrt(image.size / limit)))
-    return image[::step, ::step] if step > 1 else image
+def _order_statistic(values: np.ndarray, k: int) -> np.ndarray:
+    """The k-th smallest along the last axis. Sorting, not np.partition: partition degrades badly on rows
+    with many equal values (a flat canvas background, MNIST's zeros): 30x slower than a sort there."""
+    return np.sort(values, axis=-1)[..., k]
 
 
-def ink_is_dark(grey: np.ndarray, paper: np.ndarray) -> bool:
+def _subsample(stack: np.ndarray, limit: int = 8192) -> np.ndarray:
+    """Every k-th row and column of each picture, down to about ``limit`` pixels each -> (N, pixels).
+
+    Plenty for medians and percentiles, far cheaper than all pixels of a large picture.
+    """
+    step = int(np.ceil(np.sqrt(stack.shape[1] * stack.shape[2] / limit)))
+    sample = stack[:, ::step, ::step] if step > 1 else stack
+    return sample.reshape(len(sample), -1)
+
+
+def _noise_sigmas(stack: np.ndarray) -> np.ndarray:
+    sample = _subsample(stack)
+    middle = sample.shape[1] // 2
+    deviation = np.abs(sample - _order_statistic(sample, middle)[:, None])
+    return 1.4826 * _order_statistic(deviation, middle)
+
+
+def noise_sigma(values: np.ndarray):
+    """Robust standard deviation (median absolute deviation) of each picture: ink, a minority, barely moves it."""
+    stack, lead = _stack(values)
+    return _per_picture(_noise_sigmas(stack), lead)
+
+
+def ink_is_dark(grey: np.ndarray, paper: np.ndarray):
     """Which way the ink goes: the side with more signal beyond the noise is the minority, i.e. ink.
 
     Judged on the whole picture against the estimated paper, not from a corner, so a dark border, a
     shadow or a digit touching the edge does not flip it.
     """
-    difference = grey - paper
-    beyond = 3 * noise_sigma(difference) + 0.02
-    dark = np.clip(-difference - beyond, 0, None).sum()
-    light = np.clip(difference - beyond, 0, None).sum()
-    return bool(dark >= light)
+    difference, lead = _stack(grey - paper)
+    beyond = (3 * _noise_sigmas(difference) + 0.02)[:, None, None]
+    dark = np.clip(-difference - beyond, 0, None).sum((1, 2))
+    light = np.clip(difference - beyond, 0, None).sum((1, 2))
+    return _per_picture(dark >= light, lead)
 
 
-def ink_contrast(grey: np.ndarray, paper: np.ndarray, dark_ink: bool) -> np.ndarray:
-    """How far each pixel is from the paper towards the ink: lighting removed, ink high, paper 0."""
-    difference = paper - grey if dark_ink else grey - paper
+def ink_contrast(grey: np.ndarray, paper: np.ndarray, dark_ink) -> np.ndarray:
+    """How far each pixel is from the paper towards the ink: lighting removed, ink high, paper 0.
+
+    ``dark_ink``: one bool, or one per picture of a stack.
+    """
+    difference = np.where(np.asarray(dark_ink)[..., None, None], paper - grey, grey - paper)
     return np.clip(difference, 0, None).astype(np.float32)
 
 
-def ink_threshold(contrast: np.ndarray, min_contrast: float) -> tuple[float, float]:
-    """(threshold, ink level) separating ink from paper; the level is 0 when there is no ink.
+def ink_threshold(contrast: np.ndarray, min_contrast: float):
+    """(threshold, ink level) separating ink from paper, per picture; no ink: (inf, 0).
 
     Adaptive twice over: the lighting is already removed, and the cut sits at a fraction of this picture's
     own ink strength but never within the noise (5 sigma above it).
     """
-    flat = _subsample(contrast, limit=32768).ravel()
-    top = int(0.997 * (flat.size - 1))
-    level = float(np.partition(flat, top)[top])  # the 99.7th percentile, without np.percentile's overhead
-    if level < min_contrast:
-        level = float(contrast.max())  # a small digit on a large page covers < 0.3 % of it
-        if level < min_contrast:
-            return np.inf, 0.0
-    sigma = noise_sigma(contrast)
-    threshold = max(5 * sigma, 0.3 * level, min_contrast / 2)
-    if threshold >= level:
-        return np.inf, 0.0
-    return threshold, level
+    stack, lead = _stack(contrast)
+    flat = _subsample(stack, limit=32768)
+    top = int(0.997 * (flat.shape[1] - 1))
+    level = _order_statistic(flat, top)  # the 99.7th percentile
+    # A small digit on a large page covers < 0.3 % of it: then the strongest pixel is the ink level.
+    level = np.where(level < min_contrast, stack.max((1, 2)), level).astype(np.float64)
+    threshold = np.maximum(np.maximum(5 * _noise_sigmas(stack), 0.3 * level), min_contrast / 2)
+    no_ink = (level < min_contrast) | (threshold >= level)
+    threshold, level = np.where(no_ink, np.inf, threshold), np.where(no_ink, 0.0, level)
+    return _per_picture(threshold, lead), _per_picture(level, lead)
 
 
-def crop_digit(contrast: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The digit's ink inside ``box`` (x0, y0, x1, y1), other ink blanked, scaled so its strokes reach 1."""
-    x0, y0, x1, y1 = box
-    keep = _dilate(mask)  # one pixel of margin keeps the anti-aliased edge of the strokes
-    ink = contrast[y0:y1, x0:x1] * keep
-    strong = ink[mask]
-    level = float(np.percentile(strong, 50)) if strong.size else 1.0
-    return np.clip(ink / max(level, 1e-6), 0, 1)
+# --- digit side ---------------------------------------------------------------------------------------------
+
+def stroke_width(mask: np.ndarray):
+    """Mean stroke width in pixels, per mask: a stroke of width w and length L has area wL and about 2L of outline."""
+    stack, lead = _stack(np.asarray(mask, bool))
+    area = stack.sum((1, 2))
+    padded = _pad_last_two(stack, 1)
+    outline = (np.count_nonzero(padded[:, 1:] != padded[:, :-1], axis=(1, 2))
+               + np.count_nonzero(padded[:, :, 1:] != padded[:, :, :-1], axis=(1, 2)))
+    return _per_picture(np.where(area > 0, 2 * area / np.maximum(outline, 1), 0.0), lead)
+
+
+def stack_crops(crops: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops of any sizes, (contrast (h, w), mask (h, w)) each -> zero-padded stacks (M, H, W) and sizes (M, 2)."""
+    sizes = np.array([mask.shape for _, mask in crops], np.int64).reshape(-1, 2)
+    height, width = sizes.max(0) if len(crops) else (1, 1)
+    contrast = np.zeros((len(crops), height, width), np.float32)
+    masks = np.zeros((len(crops), height, width), bool)
+    for index, (ink, mask) in enumerate(crops):
+        contrast[index, :mask.shape[0], :mask.shape[1]] = ink
+        masks[index, :mask.shape[0], :mask.shape[1]] = mask
+    return contrast, masks, sizes
+
+
+def saturate(contrast: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Each digit's own ink (M, H, W), other ink blanked, scaled so that its typical stroke pixel reaches 1.
+
+    One pixel of margin around the mask keeps the anti-aliased edge of the strokes; the level is the median
+    ink of the mask's pixels, so a faint pen and a marker both come out as MNIST's saturated strokes.
+    """
+    count = len(masks)
+    ordered = np.sort(np.where(masks, contrast, np.inf).reshape(count, -1), axis=1)
+    pixels = np.maximum(masks.reshape(count, -1).sum(1), 1)
+    low = np.take_along_axis(ordered, ((pixels - 1) // 2)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, (pixels // 2)[:, None], axis=1)[:, 0]
+    level = np.where(masks.reshape(count, -1).any(1), (low + high) / 2, 1.0)
+    return np.clip(contrast * _dilate(masks) / np.maximum(level, 1e-6)[:, None, None], 0, 1).astype(np.float32)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
     grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
-    grown[:, 1:] |= mask[:, :-1]
-    grown[:, :-1] |= mask[:, 1:]
+    grown[..., 1:, :] |= mask[..., :-1, :]
+    grown[..., :-1, :] |= mask[..., 1:, :]
+    grown[..., :, 1:] |= mask[..., :, :-1]
+    grown[..., :, :-1] |= mask[..., :, 1:]
     return grown
 
 
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: a stroke of width w and length L has area wL and about 2L of outline."""
-    area = mask.sum()
-    if area == 0:
-        return 0.0
-    padded = np.pad(mask, 1)
-    outline = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
-    return float(2 * area / max(outline, 1))
-
-
-def thicken(ink: np.ndarray, width: float) -> np.ndarray:
-    """Grow strokes that would come out thinner than MNIST's once the digit is scaled into 20x20.
+def thickening_radius(widths: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Pixels to grow each digit's strokes by, so none comes out thinner than MNIST's once scaled into 20x20.
 
     A thin pen on a large picture gives 1-pixel lines after scaling, which an MNIST model has never seen.
     """
-    scale = DIGIT_BOX / max(ink.shape)
-    missing = MNIST_STROKE - width * scale  # in 20x20 pixels
-    radius = int(np.ceil(missing / (2 * scale))) if missing > 0.5 else 0
-    if radius == 0:
-        return ink
-    grown = Image.fromarray(np.pad(ink, radius).astype(np.float32)).filter(ImageFilter.MaxFilter(2 * radius + 1))
-    return np.asarray(grown, dtype=np.float32)
+    scale = DIGIT_BOX / np.maximum(sizes.max(1), 1)
+    missing = MNIST_STROKE - np.asarray(widths) * scale  # in 20x20 pixels
+    return np.where(missing > 0.5, np.ceil(missing / (2 * scale)), 0).astype(np.int64)
 
 
-def fit_box(ink: np.ndarray, box: int = DIGIT_BOX) -> np.ndarray:
-    """Scale so the longer side is ``box`` pixels, keeping the aspect ratio, anti-aliased."""
-    height, width = ink.shape
-    scale = box / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    method = Image.BOX if scale < 1 else Image.BILINEAR  # BOX averages all source pixels when shrinking
-    scaled = Image.fromarray(np.ascontiguousarray(ink, dtype=np.float32)).resize(size, method)
-    return np.asarray(scaled, dtype=np.float32).clip(0, 1)
+def thicken(ink: np.ndarray, sizes: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grow each digit's strokes by its radius (a square max filter) -> (ink with room for it, windows).
+
+    ``windows`` (M, 4) is where each digit now lies in the returned stack: top, left, height, width.
+    """
+    margin = int(radii.max(initial=0))
+    windows = np.concatenate([np.full((len(ink), 2), margin) - radii[:, None], sizes + 2 * radii[:, None]], axis=1)
+    if margin == 0:
+        return ink, windows
+    grown = _pad_last_two(ink, margin)
+    for step in range(1, margin + 1):  # a 3x3 max r times is a (2r+1)x(2r+1) max
+        chosen = np.flatnonzero(radii >= step)
+        part = grown[chosen]
+        part[:, 1:] = np.maximum(part[:, 1:], part[:, :-1].copy())
+        part[:, :-1] = np.maximum(part[:, :-1], part[:, 1:].copy())
+        part[:, :, 1:] = np.maximum(part[:, :, 1:], part[:, :, :-1].copy())
+        part[:, :, :-1] = np.maximum(part[:, :, :-1], part[:, :, 1:].copy())
+        grown[chosen] = part
+    return grown, windows
 
 
-def paste_centred(digit: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
-    """Paste into a size x size canvas so the centre of mass sits at the centre, as MNIST was made."""
-    canvas = np.zeros((size, size), np.float32)
-    height, width = digit.shape
-    total = digit.sum()
-    if total <= 0:
-        return canvas
-    cy = (digit.sum(1) * np.arange(height)).sum() / total
-    cx = (digit.sum(0) * np.arange(width)).sum() / total
-    # MNIST puts the centre of mass at pixel (14, 14); the box never leaves the canvas.
-    top = int(np.clip(round(size / 2 - cy), 0, size - height))
-    left = int(np.clip(round(size / 2 - cx), 0, size - width))
-    canvas[top:top + height, left:left + width] = digit
-    return canvas
+def fit_box(ink: np.ndarray, windows: np.ndarray, box: int = DIGIT_BOX) -> tuple[np.ndarray, np.ndarray]:
+    """Scale each window so its longer side is ``box`` pixels, keeping the aspect ratio, anti-aliased.
+
+    -> (M, box, box) with each digit in its top-left corner, and the digits' sizes (M, 2). Pillow's
+    resampling as matrices (box filter when shrinking, which averages every source pixel; bilinear when
+    enlarging), so the whole batch is two matrix products.
+    """
+    tops, lefts, heights, widths = windows.T
+    scale = box / np.maximum(np.maximum(heights, widths), 1)
+    out_heights = np.maximum(1, np.round(heights * scale)).astype(np.int64)
+    out_widths = np.maximum(1, np.round(widths * scale)).astype(np.int64)
+    shrinking = scale < 1
+    rows = _resampling_matrices(tops, heights, out_heights, ink.shape[1], shrinking, box)
+    columns = _resampling_matrices(lefts, widths, out_widths, ink.shape[2], shrinking, box)
+    fitted = np.matmul(np.matmul(rows, ink), columns.transpose(0, 2, 1))
+    return np.clip(fitted, 0, 1), np.stack([out_heights, out_widths], axis=1)
 
 
-def normalise_digit(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A cropped digit (ink in [0, 1] and its mask) -> the 28x28 image the model sees."""
-    return paste_centred(fit_box(thicken(ink, stroke_width(mask))))
+def _resampling_matrices(starts, lengths, out_lengths, total: int, box_filter: np.ndarray, box: int) -> np.ndarray:
+    """(M, box, total) weights of Pillow's separable resampling along one axis (ImagingResample's coefficients).
+
+    Output pixel i of a window [start, start + length) scaled to ``out_length`` pixels averages the source
+    pixels under a box (shrinking) or triangle (enlarging) filter stretched to the scale; rows past
+    ``out_length`` are zero. Digits share few distinct windows, so each distinct one is computed once.
+    """
+    keys, which = np.unique(np.stack([starts, lengths, out_lengths, box_filter], axis=1), axis=0, return_inverse=True)
+    starts, lengths, out_lengths, box_filter = (keys[:, i, None, None] for i in range(4))
+    box_filter = box_filter.astype(bool)
+    scale = lengths / out_lengths  # source pixels per output pixel
+    filter_scale = np.maximum(scale, 1.0)
+    support = np.where(box_filter, 0.5, 1.0) * filter_scale
+    outputs = np.arange(box)[None, :, None]
+    centre = (outputs + 0.5) * scale
+    source = np.arange(total)[None, None, :] - starts  # window coordinates
+    x = (source + 0.5 - centre) / filter_scale
+    weights = np.where(box_filter, (x > -0.5) & (x <= 0.5), np.clip(1 - np.abs(x), 0, None))
+    inside = ((source >= np.maximum(np.trunc(centre - support + 0.5), 0))
+              & (source < np.minimum(np.trunc(centre + support + 0.5), lengths)) & (outputs < out_lengths))
+    weights = weights * inside
+    total_weight = weights.sum(2, keepdims=True)
+    return (weights / np.where(total_weight > 0, total_weight, 1)).astype(np.float32)[which.ravel()]
+
+
+def paste_centred(digits: np.ndarray, size: int = IMAGE_SIZE, sizes: np.ndarray | None = None) -> np.ndarray:
+    """Paste each digit (M, h, w) into a size x size canvas with its centre of mass at the centre, as MNIST.
+
+    ``sizes`` (M, 2): the digits' own extents inside the given arrays (default: the whole array); the box
+    never leaves the canvas.
+    """
+    count, height, width = digits.shape
+    if sizes is None:
+        sizes = np.tile([height, width], (count, 1))
+    total = digits.sum((1, 2))
+    safe = np.where(total > 0, total, 1)
+    cy = (digits.sum(2) * np.arange(height)).sum(1) / safe
+    cx = (digits.sum(1) * np.arange(width)).sum(1) / safe
+    # MNIST puts the centre of mass at pixel (14, 14).
+    tops = np.clip(np.round(size / 2 - cy), 0, np.maximum(size - sizes[:, 0], 0)).astype(np.int64)
+    lefts = np.clip(np.round(size / 2 - cx), 0, np.maximum(size - sizes[:, 1], 0)).astype(np.int64)
+    canvas = np.zeros((count, size + height, size + width), np.float32)  # room for the empty rest of each array
+    rows = (tops[:, None] + np.arange(height))[:, :, None]
+    columns = (lefts[:, None] + np.arange(width))[:, None, :]
+    canvas[np.arange(count)[:, None, None], rows, columns] = digits
+    return canvas[:, :size, :size]
+
+
+def normalise_digits(crops: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Cropped digits, (ink contrast (h, w), mask of the digit's own ink (h, w)) each -> (M, 28, 28) float32.
+
+    The images the model sees: saturated, thickened where needed, fitted into 20x20, centred on the mass.
+    """
+    if not crops:
+        return np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    contrast, masks, sizes = stack_crops(crops)
+    ink = saturate(contrast, masks)
+    ink, windows = thicken(ink, sizes, thickening_radius(stroke_width(masks), sizes))
+    fitted, fitted_sizes = fit_box(ink, windows)
+    return paste_centred(fitted, sizes=fitted_sizes)

@@ -10,12 +10,13 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from digitocr.errors import ImageError
+from digitocr.serve.batching import ReadBatcher
 from digitocr.serve.pictures import decode_picture, picture_bytes
 from digitocr.serve.schemas import ErrorDetail, Health, ModelCard, PredictResponse
 from digitocr.serve.settings import ServeSettings
@@ -52,13 +53,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     from digitocr.reading import Recognizer
-    from digitocr.reading.backends import TorchBackend
 
     settings = app.state.settings
     app.state.recognizer = Recognizer(settings.model_path, settings.device)
-    # A second handle on the same weights: all ten class probabilities for the page's bars, and the model card.
-    app.state.backend = TorchBackend(settings.model_path, settings.device)
-    app.state.card = model_card(app.state.backend.model_file, settings.model_path)
+    app.state.batcher = ReadBatcher(app.state.recognizer)
+    app.state.card = model_card(app.state.recognizer.backend.model_file, settings.model_path)
     yield
 
 
@@ -80,16 +79,15 @@ def page():
 
 @router.post("/api/predict", response_model=PredictResponse, response_model_exclude_none=True,
              responses=ERRORS, openapi_extra=PREDICT_BODY)
-def predict(request: Request, data: bytes = Depends(request_picture),
-            settings: ServeSettings = Depends(get_settings), probabilities: bool = False):
+async def predict(request: Request, data: bytes = Depends(request_picture),
+                  settings: ServeSettings = Depends(get_settings), probabilities: bool = False):
     """Read the digits in a picture: the JSON of `digitocr predict --json`, without "file"."""
-    picture = decode_picture(data, settings.max_pixels)
-    result = request.app.state.recognizer.read(picture)
+    picture = await run_in_threadpool(decode_picture, data, settings.max_pixels)  # blocking work off the loop
+    result = await request.app.state.batcher.read(picture)
     answer = result.to_dict()
-    if probabilities and result.digits and all(digit.image is not None for digit in result.digits):
-        images = np.stack([digit.image for digit in result.digits])
-        for entry, row in zip(answer["digits"], request.app.state.backend.probabilities(images)):
-            entry["probabilities"] = [round(float(p), 6) for p in row]
+    if probabilities:  # all ten, for the page's bars
+        for entry, digit in zip(answer["digits"], result.digits):
+            entry["probabilities"] = [round(p, 6) for p in digit.probabilities.tolist()]
     return answer
 
 
