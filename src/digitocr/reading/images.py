@@ -69,8 +69,8 @@ def _check_size(size: tuple[int, int], config: ReadingConfig) -> None:
     if width < 1 or height < 1:
         raise ImageError(f"the picture has no pixels ({width}x{height})")
     if width * height > config.max_pixels:
-        raise ImageError(f"the picture is {width}x{height} = {width * height:,} pixels; "
-                         f"the limit is {config.max_pixels:,}")
+        raise ImageError(f"the picture is {width}x{height} = {width * height:,} pixels; the limit is "
+                         f"{config.max_pixels:,} (a decompression bomb, or a photo to scale down first)")
 
 
 def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
-import warnings
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
@@ -57,25 +55,11 @@ def decode_base64(text: str) -> bytes:
 
 
 def decode_picture(data: bytes, max_pixels: int):
-    """Encoded bytes -> a fully loaded PIL image; ImageError saying why for anything that is not a usable picture."""
-    from PIL import Image, UnidentifiedImageError
+    """Encoded bytes -> a fully loaded PIL image; ImageError saying why for anything that is not a usable picture.
 
-    if not data:
-        raise ImageError("the picture is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data))  # reads the header only
-            width, height = picture.size
-            if width * height > max_pixels:
-                raise ImageError(f"the picture is {width}x{height} pixels, over the limit of {max_pixels:,} "
-                                 f"(a decompression bomb, or a photo to scale down first)")
-            picture.load()
-    except UnidentifiedImageError:
-        raise ImageError("not a picture (no image format recognised in the data)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"decompression bomb refused: {error}") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
-        # Pillow reports a truncated or corrupt file as OSError, and some malformed headers as the others.
-        raise ImageError(f"the picture is truncated or damaged: {error}") from None
-    return picture
+    The reader's own safe opening (``digitocr.reading.images``), with the server's pixel limit.
+    """
+    from digitocr.config import ReadingConfig
+    from digitocr.reading.images import open_picture
+
+    return open_picture(data, ReadingConfig(max_pixels=max_pixels))
