@@ -97,5 +97,4 @@ def test_mnist_digits_read_through_the_whole_pipeline_as_the_model_reads_them(re
     direct = recognizer.backend.probabilities(images[:1000]).argmax(1)
     read = [result.text for result in recognizer.read_many(list((images[:1000] * 255).astype(np.uint8)))]
     direct_accuracy = np.mean(direct == labels[:1000])
-    # (measured: 96.2 % read against 98.0 % direct; the gap is digits rejected as unsure, README)
-    assert np.mean([text == str(label) for text, label in zip(read, labels[:1000])]) >= direct_accuracy - 0.03
+    assert np.mean([text == str(label) for text, label in zip(read, labels[:1000])]) >= direct_accuracy - 0.01

@@ -167,3 +167,12 @@ def test_normalise_digits_gives_mnist_like_images_each_as_it_would_alone():
         assert rows[-1] - rows[0] + 1 <= 21 and columns[-1] - columns[0] + 1 <= 21
         assert np.allclose(image, normalise_one(ink, mask), atol=1e-6)  # a batch of one: the same image
     assert stages.normalise_digits([]).shape == (0, 28, 28)
+
+
+def test_a_thick_digit_filling_a_small_picture_does_not_fool_the_paper_estimate():
+    """A fat 0 covering most of a 28x28 picture: its ring must come out as ink, its hole as paper."""
+    grey = np.zeros((28, 28), np.float32)
+    grey[2:26, 2:26] = ring(24, radius=8, width=7)
+    paper = stages.estimate_paper(grey)
+    assert np.abs(paper).max() < 0.05
+    assert stages.ink_is_dark(grey, paper) is False

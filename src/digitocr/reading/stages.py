@@ -56,13 +56,15 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     """
     stack, lead = _stack(grey)
     count, height, width = stack.shape
-    grid = max(1, min(grid, height // 4, width // 4))
-    step = max(1, min(height, width) // (grid * 12))  # about 12x12 samples per block are enough for a median
+    grid = min(grid, height // 8, width // 8)  # blocks of at least 8x8 pixels
+    step = max(1, min(height, width) // (max(grid, 1) * 12))  # about 12x12 samples per block suffice for a median
     sample = stack[:, ::step, ::step]
-    bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
-    if grid == 1 or bh == 0 or bw == 0:
+    # A picture under ~32 pixels (MNIST-sized, a crop) has no lighting to model, and a thick digit would cover
+    # most of its few blocks: its paper is its median, ink being the minority.
+    if grid < 4:
         flat = np.median(stack.reshape(count, -1), axis=1).astype(np.float32)
         return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
+    bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
     blocks = (sample[:, :bh * grid, :bw * grid].reshape(count, grid, bh, grid, bw).transpose(0, 1, 3, 2, 4)
               .reshape(count, grid * grid, -1))
     medians = _order_statistic(blocks, blocks.shape[2] // 2).astype(np.float64)  # (N, grid * grid)
