@@ -123,3 +123,21 @@ def test_a_stack_is_labelled_as_each_picture_alone_with_boxes_in_its_own_picture
             ys, xs = np.nonzero(labels == number + 1)
             assert components.boxes[number].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
             assert components.areas[number] == ys.size
+
+
+def test_the_cut_lattice_offers_the_true_cut_between_digits_of_uneven_width():
+    from digitocr.reading.segment import cut_lattice
+
+    one = np.zeros((40, 6), bool)
+    one[:, 2:5] = True  # a narrow 1
+    zero = ring_mask(28, 40)
+    row = np.concatenate([one, zero, one, zero[:, :-1]], axis=1)  # 1 0 1 0, each touching the next
+    row[20, :] |= np.convolve(row[20], [1, 1, 1], "same") > 0  # a touching stroke at every junction
+    piece = Piece((0, 0, row.shape[1], 40), row)
+    lattice = cut_lattice(piece, digit_width=None)
+    assert lattice is not None and lattice.columns[0] == 0 and lattice.columns[-1] == row.shape[1]
+    junctions = [6, 34, 40]  # where the digits meet
+    for junction in junctions:
+        assert min(abs(column - junction) for column in lattice.columns) <= 2
+    assert all(part.height >= 0.6 * 40 for part in lattice.parts.values())  # no fragments
+    assert cut_lattice(Piece((0, 0, 28, 40), zero), digit_width=None) is None  # one digit: nothing to cut

@@ -55,7 +55,11 @@ class Candidate:
     image: np.ndarray  # (28, 28) float32 in [0, 1]
     plausible: bool = True  # could be an MNIST digit at all (``plausible_digits``), before asking the model
     stroke: float = 0.0  # mean stroke width in the 28x28 image (pixels)
-    cuts: list[list[Candidate]] = field(default_factory=list)  # ways to cut the same ink into touching digits
+    # Where the same ink may be cut into touching digits: the candidate between cut columns i and j, and the
+    # index of the last cut column (a reading of the piece as several digits is a path 0 -> last).
+    parts: dict[tuple[int, int], Candidate] = field(default_factory=dict)
+    last: int = 0
+    counts: tuple[int, int] = (2, 8)  # how many digits it may hold when cut, from its width
     probabilities: np.ndarray | None = None  # (10,) from the model, once read
     top3: list[tuple[int, float]] = field(default_factory=list)  # best three (digit, probability), once read
 
@@ -107,9 +111,9 @@ def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: 
     """A stack of working images (N, H, W) and each one's scale to input pixels -> each one's candidates."""
     contrast, mask = ink_of(greys, config)
     choices = digit_choices(find_components(mask))
-    # Every piece of every picture, wholes and their cuts, is normalised in one batch.
-    pieces = [(picture, piece) for picture, found in enumerate(choices) for whole, ways in found
-              for piece in [whole, *(part for parts in ways for part in parts)]]
+    # Every piece of every picture, wholes and the parts they may be cut into, is normalised in one batch.
+    pieces = [(picture, piece) for picture, found in enumerate(choices) for whole, lattice in found
+              for piece in [whole, *(lattice.parts.values() if lattice else ())]]
     images = stages.normalise_digits([(contrast[picture, y0:y1, x0:x1], piece.mask)
                                       for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]])
     plausible, strokes = plausible_digits(images, config)
@@ -118,9 +122,11 @@ def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: 
     found_per_picture = []
     for found in choices:
         candidates = []
-        for _, ways in found:
+        for _, lattice in found:
             candidates.append(next(made))
-            candidates[-1].cuts = [[next(made) for _ in parts] for parts in ways]
+            if lattice:
+                candidates[-1].parts = {key: next(made) for key in lattice.parts}
+                candidates[-1].last, candidates[-1].counts = lattice.last, lattice.counts
         found_per_picture.append(candidates)
     return found_per_picture
 
@@ -163,8 +169,7 @@ class Recognizer:
     def read_many(self, images) -> list[ReadResult]:
         """Several pictures, with one model call for all their digits (the fast way to read many)."""
         found = prepare_many(images, self.config)
-        everything = [c for candidates in found for whole in candidates
-                      for c in [whole, *(part for parts in whole.cuts for part in parts)]]
+        everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:
             probabilities = self.backend.probabilities(np.stack([c.image for c in everything]))
             best = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
@@ -186,20 +191,42 @@ class Recognizer:
 
     def _choose(self, whole: Candidate) -> list[Candidate]:
         """The whole piece or one way of cutting it: the one the model reads most surely (geometric mean of
-        the confidences; a cut must win by 0.15). A whole wider than twice its height (under 0.5 % of MNIST
-        digits are) is always cut; one with strokes thicker than any digit's is dropped, cuts and all."""
+        the confidences). A whole wider than twice its height (under 0.5 % of MNIST digits are) is always
+        cut; one with strokes thicker than any digit's is dropped, cuts and all."""
         if whole.stroke > self.config.max_stroke:
             return []  # a blob: cutting it would only make smaller blobs
-        if not whole.cuts:
+        if not whole.parts:
             return [whole]
         best, best_score = [whole], self._score([whole])
         if whole.box[2] > 2 * whole.box[3]:
             best, best_score = [], -1.0
-        for parts in whole.cuts:
-            score = self._score(parts) - 0.15  # cut only where the evidence is clear
-            if score > best_score:
-                best, best_score = parts, score
+        # Cut a digit-shaped piece only where the evidence is clear; one wider than 1.5x its height (0.5 % of
+        # MNIST digits are) is more likely two touching digits, and the better reading wins outright.
+        margin = 0.15 if whole.box[2] <= 1.5 * whole.box[3] else 0.0
+        for parts, score in self._cuttings(whole):
+            if score - margin > best_score:
+                best, best_score = parts, score - margin
         return best
+
+    def _cuttings(self, whole: Candidate) -> list[tuple[list[Candidate], float]]:
+        """For each number of digits k >= 2: the cutting of the piece into k parts the model reads most surely
+        (dynamic programming over the cut columns: the best sum of log confidences reaching each column)."""
+        reach: dict[int, tuple[float, list[Candidate]]] = {0: (0.0, [])}  # column -> best with k parts so far
+        found = []
+        for count in range(1, min(whole.last, whole.counts[1]) + 1):
+            following: dict[int, tuple[float, list[Candidate]]] = {}
+            for (start, end), part in whole.parts.items():
+                if start in reach and part.plausible:
+                    total = reach[start][0] + float(np.log(part.top3[0][1]))
+                    if end not in following or total > following[end][0]:
+                        following[end] = (total, reach[start][1] + [part])
+            if not following:
+                break
+            reach = following
+            if count >= whole.counts[0] and whole.last in reach:
+                total, parts = reach[whole.last]
+                found.append((parts, float(np.exp(total / count))))
+        return found
 
     def _score(self, candidates: list[Candidate]) -> float:
         if not all(c.plausible for c in candidates):

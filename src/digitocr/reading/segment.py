@@ -221,16 +221,21 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
     height (0.5 % of MNIST digits are), when the column with the least ink is cut anyway. ``count``
     overrides the number of digits the widths suggest.
     """
+    cuts = _cut_columns(piece, digit_width, count)
+    parts = [_trimmed(piece, left, right) for left, right in zip(cuts[:-1], cuts[1:])]
+    return [part for part in parts if part is not None]
+
+
+def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = None) -> list[int]:
+    """``split_touching``'s cuts as columns of the piece, 0 and its width included."""
     if digit_width is None:  # nothing to compare with: only wide pieces (1.8 % of MNIST digits are)
         if piece.width <= 1.3 * piece.height and count is None:
-            return [piece]
+            return [0, piece.width]
         digit_width = 0.75 * piece.height  # a digit is about 3/4 as wide as it is tall
     count = count or int(np.clip(round(piece.width / max(digit_width, 1)), 1, 8))
     if count < 2 or piece.width <= 1.1 * piece.height:
-        return [piece]
-    ink_per_column = piece.mask.sum(0)
-    strokes_per_column = np.count_nonzero(np.diff(np.pad(piece.mask, ((1, 0), (0, 0))).astype(np.int8), axis=0) == 1,
-                                          axis=0)
+        return [0, piece.width]
+    ink_per_column, strokes_per_column = _column_profile(piece)
     step = piece.width / count
     cuts = [0]
     for i in range(1, count):
@@ -245,9 +250,70 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
         best = int(columns[order[0]])
         if strokes_per_column[best] <= 1 or piece.width > 1.5 * piece.height:
             cuts.append(best)
-    cuts.append(piece.width)
-    parts = [_trimmed(piece, left, right) for left, right in zip(cuts[:-1], cuts[1:])]
-    return [part for part in parts if part is not None]
+    return cuts + [piece.width]
+
+
+def _column_profile(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of the piece: ink pixels, and strokes crossed (runs of ink from top to bottom)."""
+    rises = np.diff(np.pad(piece.mask, ((1, 0), (0, 0))).astype(np.int8), axis=0) == 1
+    return piece.mask.sum(0), np.count_nonzero(rises, axis=0)
+
+
+@dataclass
+class CutLattice:
+    """Where a wide piece may be cut into touching digits, for the reader to choose with the model's help.
+
+    ``columns``: candidate cut columns, 0 and the piece's width included; ``parts[(i, j)]``: the ink between
+    columns i and j, for every pair that could hold one digit. A reading is a path 0 -> last column.
+    """
+
+    columns: list[int]
+    parts: dict[tuple[int, int], Piece]
+    counts: tuple[int, int] = (2, 8)  # how many digits the piece may hold, fewest and most, from its width
+
+    @property
+    def last(self) -> int:
+        return len(self.columns) - 1
+
+
+MAX_CUT_COLUMNS = 18  # candidate cuts per piece: enough for 8 touching digits, few enough to read every part
+
+
+def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
+    """The candidate cuts of a piece that may be several touching digits (None when it is one digit).
+
+    The same gate as ``split_touching``; candidates are its cuts for the digit count the widths suggest,
+    one fewer and one more, and every column where a single stroke crosses at a local minimum of ink
+    (where two digits touch), so digits of uneven widths (a 1 beside a 0) still find their cut.
+    """
+    suggested = len(_cut_columns(piece, digit_width)) - 1
+    if suggested < 2:
+        return None
+    columns = {c for count in (suggested - 1, suggested, suggested + 1) if count >= 2
+               for c in _cut_columns(piece, digit_width, count)}
+    ink, strokes = _column_profile(piece)
+    padded = np.pad(ink, 1, constant_values=np.iinfo(ink.dtype).max if ink.dtype.kind == "i" else ink.max() + 1)
+    thin = np.flatnonzero((strokes <= 1) & (ink <= padded[:-2]) & (ink <= padded[2:]))
+    thin = [int(c) for c in thin[np.argsort(ink[thin], kind="stable")] if 0 < c < piece.width]
+    for column in thin:  # the thinnest first, none within 2 pixels of one already taken
+        if len(columns) >= MAX_CUT_COLUMNS:
+            break
+        if all(abs(column - taken) > 2 for taken in columns):
+            columns.add(column)
+    columns = sorted(columns)
+    parts = {}
+    for i in range(len(columns)):
+        for j in range(i + 1, len(columns)):
+            width = columns[j] - columns[i]
+            if width > 1.25 * piece.height:
+                break
+            if width >= 0.15 * piece.height and (i, j) != (0, len(columns) - 1):
+                part = _trimmed(piece, columns[i], columns[j])
+                # Digits written side by side each fill most of the line's height; a shorter part is a
+                # fragment of one (the tail of a 2, the bar of a 4), however surely the model reads it.
+                if part is not None and part.height >= 0.6 * piece.height:
+                    parts[(i, j)] = part
+    return CutLattice(columns, parts, (max(2, suggested - 1), suggested + 1))
 
 
 def _trimmed(piece: Piece, left: int, right: int) -> Piece | None:
@@ -262,17 +328,16 @@ def _trimmed(piece: Piece, left: int, right: int) -> Piece | None:
                  mask)
 
 
-def find_digit_choices(mask: np.ndarray) -> list[tuple[Piece, list[list[Piece]]]]:
-    """The digits in an ink mask, left to right, each as (whole piece, ways to cut it into touching digits)."""
+def find_digit_choices(mask: np.ndarray) -> list[tuple[Piece, CutLattice | None]]:
+    """The digits in an ink mask, left to right, each as (whole piece, where it may be cut into several)."""
     return digit_choices(find_components(mask[None]))[0]
 
 
-def digit_choices(components: Components) -> list[list[tuple[Piece, list[list[Piece]]]]]:
-    """For each picture of a labelled stack: its digits, left to right, as (whole piece, ways to cut it).
+def digit_choices(components: Components) -> list[list[tuple[Piece, CutLattice | None]]]:
+    """For each picture of a labelled stack: its digits, left to right, as (whole piece, cut lattice or None).
 
-    Group, drop stray marks, and where a piece may be several touching digits propose cuts into the number
-    of digits its width suggests and one fewer and one more; the reader keeps the way the model reads most
-    surely, the whole included.
+    Group, drop stray marks, and where a piece may be several touching digits propose where to cut it;
+    the reader keeps the cutting the model reads most surely, the whole included.
     """
     # Components are numbered picture by picture (the labelling runs row-major down the stack).
     bounds = np.searchsorted(components.pictures, np.arange(len(components.labels) + 1)).tolist()
@@ -285,27 +350,29 @@ def digit_choices(components: Components) -> list[list[tuple[Piece, list[list[Pi
     return found
 
 
-def _choices(pieces: list[Piece]) -> list[tuple[Piece, list[list[Piece]]]]:
+def _choices(pieces: list[Piece]) -> list[tuple[Piece, CutLattice | None]]:
     if len(pieces) <= 1:
-        return [(piece, _ways(piece, None)) for piece in pieces]
+        return [(piece, cut_lattice(piece, None)) for piece in pieces]
+    pieces = _digit_sized(pieces)
+    return [(piece, cut_lattice(piece, _digit_width(pieces))) for piece in pieces]
+
+
+def _digit_sized(pieces: list[Piece]) -> list[Piece]:
+    """Drop pieces much shorter than the tallest: marks, not digits."""
     tallest = max(piece.height for piece in pieces)
-    pieces = [piece for piece in pieces if piece.height >= 0.35 * tallest]
-    # Widths of the pieces that look like one digit give the expected width of a digit in this picture.
+    return [piece for piece in pieces if piece.height >= 0.35 * tallest]
+
+
+def _digit_width(pieces: list[Piece]) -> float | None:
+    """The width of one digit in this picture, from the pieces that look like one digit (None: too few)."""
+    tallest = max(piece.height for piece in pieces)
     single = [piece.width for piece in pieces if piece.width <= 1.0 * piece.height]
-    digit_width = max(float(np.median(single)), 0.5 * tallest) if len(single) >= 2 else None
-    # (at least half the height: a row of narrow 1s must not make every 0 look like two)
-    return [(piece, _ways(piece, digit_width)) for piece in pieces]
-
-
-def _ways(piece: Piece, digit_width: float | None) -> list[list[Piece]]:
-    """Ways to cut a piece into touching digits: as many as its width suggests, one fewer, one more."""
-    parts = split_touching(piece, digit_width)
-    if len(parts) <= 1:
-        return []
-    ways = [split_touching(piece, digit_width, count) for count in (len(parts) - 1, len(parts) + 1)]
-    return [parts] + [way for way in ways if len(way) > 1]
+    # At least half the height: a row of narrow 1s must not make every 0 look like two.
+    return max(float(np.median(single)), 0.5 * tallest) if len(single) >= 2 else None
 
 
 def find_digits(mask: np.ndarray) -> list[Piece]:
-    """The digits in an ink mask, left to right, cut as their widths suggest."""
-    return [part for whole, ways in find_digit_choices(mask) for part in (ways[0] if ways else [whole])]
+    """The digits in an ink mask, left to right, cut where their widths suggest (no model to ask)."""
+    pieces = [piece for piece, _ in find_digit_choices(mask)]
+    width = _digit_width(pieces) if len(pieces) > 1 else None
+    return [part for piece in pieces for part in split_touching(piece, width)]
