@@ -2,6 +2,7 @@
 
 The pictures are built by ``digitocr.reading.synthetic`` from MNIST digits of the validation split of the
 training file (which the default model never trained on) and from font-rendered digits; never the test set.
+Real handwriting by other writers: the 1,797 UCI digits (43 people, 8x8 scans) that scikit-learn bundles.
 The naive baseline is what published demos do: resize the whole picture to 28x28, invert if it is light.
 
     .venv/bin/python benchmarks/reading_accuracy.py --model trained_model.pth [--count 300] [--seed 0]
@@ -24,6 +25,7 @@ from digitocr.reading.synthetic import Sample, make_samples
 
 KINDS = {
     "mnist": "MNIST digits as 28x28 PNGs (faithfulness)",
+    "uci": "other writers: UCI 8x8 scans (scikit-learn)",
     "photo": "paper photos, one MNIST digit",
     "canvas": "drawing canvases, one MNIST digit",
     "font": "paper photos, one font digit",
@@ -63,8 +65,13 @@ def main() -> None:
         if kind == "mnist":  # as they are: the pipeline should read them as well as the model does directly
             picked = np.random.default_rng(args.seed).choice(len(images), args.count, replace=False)
             samples = [Sample(png(images[i]), str(labels[i]), kind) for i in picked]
+        elif kind == "uci":  # real handwriting by 43 people MNIST never saw, bundled with scikit-learn: all 1,797
+            from sklearn.datasets import load_digits
+
+            uci = load_digits()
+            samples = [Sample(png(image / 16), str(label), kind) for image, label in zip(uci.images, uci.target)]
         else:
-            samples = make_samples(kind, args.count, images, labels, seed=args.seed * 100 + offset - 1)
+            samples = make_samples(kind, args.count, images, labels, seed=args.seed * 100 + offset - 2)
         ours = [result.text for result in recognizer.read_many([sample.data for sample in samples])]
         naive = [naive_read(recognizer, sample.data) for sample in samples]
         correct = np.mean([text == sample.text for text, sample in zip(ours, samples)])

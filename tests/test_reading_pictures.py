@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from digitocr.config import ModelConfig, ReadingConfig, TrainConfig
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
-from digitocr.reading.images import open_picture, to_grey, to_working, upright, working_size
+from digitocr.reading.images import frame, open_picture, to_grey, to_working, upright, working_size
 from digitocr.reading.recognizer import prepare
 
 
@@ -86,7 +86,7 @@ def test_exif_orientation_is_applied():
 def test_working_size_shrinks_large_and_enlarges_tiny_pictures():
     config = ReadingConfig()
     assert max(working_size((4000, 3000), config)) == config.work_size
-    assert min(working_size((10, 10), config)) == config.min_work_size
+    assert min(working_size((10, 10), config)) + 2 * frame((10, 10), config) == config.min_work_size
     assert working_size((200, 100), config) == (200, 100)
 
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from digitocr.cli import main
 from digitocr.reading import Recognizer
@@ -109,3 +110,17 @@ def test_a_large_batch_shared_between_threads_reads_as_one_thread_does(trained_m
     two = Recognizer(trained_model_path, config=ReadingConfig(threads=2)).read_many(pictures)
     assert [result.text for result in one] == [result.text for result in two]
     assert [d.box for r in one for d in r.digits] == [d.box for r in two for d in r.digits]
+
+
+def test_other_writers_handwriting_is_read_far_better_than_by_resizing(recognizer):
+    """The UCI digits scikit-learn bundles: 43 writers MNIST never saw, 8x8 scans filling their frame."""
+    from sklearn.datasets import load_digits
+
+    uci = load_digits()
+    pictures = list((uci.images[:400] / 16 * 255).astype(np.uint8))
+    texts = [result.text for result in recognizer.read_many(pictures)]
+    accuracy = np.mean([text == str(label) for text, label in zip(texts, uci.target[:400])])
+    naive = np.array([np.asarray(Image.fromarray(p).resize((28, 28), Image.BILINEAR), np.float32) / 255
+                      for p in pictures])
+    naive_accuracy = np.mean(recognizer.backend.probabilities(naive).argmax(1) == uci.target[:400])
+    assert accuracy >= 0.6 and accuracy >= naive_accuracy + 0.15, (accuracy, naive_accuracy)

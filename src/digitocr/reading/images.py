@@ -17,6 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 
+TINY_FRAME = 4  # pixels of paper around a tiny picture once enlarged: MNIST's frame (a 20-px digit in 28 px)
+
 
 def open_picture(source, config: ReadingConfig = ReadingConfig()) -> Image.Image:
     """A path, bytes, a PIL image or a numpy array -> a PIL image, refusing what is too large or unreadable."""
@@ -89,24 +91,30 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
 
 
-def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, tuple[int, int]]:
-    """A picture -> (its grey working image, float32 (H, W) in [0, 1]; its size as shown, (width, height)).
+def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, tuple[float, float, int]]:
+    """A picture -> (its grey working image, float32 (H, W) in [0, 1]; how working pixels map to the input's).
 
-    A grey array already at its working size (an MNIST-sized stack, say) skips Pillow altogether.
+    The mapping is (x scale, y scale, frame): input x = (working x - frame) * x scale, in the picture's pixels
+    as shown (after its EXIF rotation). A grey array already at its working size (an MNIST-sized stack, say)
+    skips Pillow altogether.
     """
     if isinstance(source, np.ndarray) and source.ndim == 2 and source.size:
         size = (source.shape[1], source.shape[0])
         _check_size(size, config)
-        if working_size(size, config) == size:
-            return np.multiply(_as_uint8(source), np.float32(1 / 255), dtype=np.float32), size
+        if working_size(size, config) == size and not frame(size, config):
+            return np.multiply(_as_uint8(source), np.float32(1 / 255), dtype=np.float32), (1.0, 1.0, 0)
     picture = open_picture(source, config)
-    return to_working(picture, config), shown_size(picture)
+    grey = to_working(picture, config)
+    (width, height) = shown_size(picture)  # = the upright picture's size
+    margin = frame((width, height), config)
+    return grey, (width / (grey.shape[1] - 2 * margin), height / (grey.shape[0] - 2 * margin), margin)
 
 
 def shown_size(picture: Image.Image) -> tuple[int, int]:
     """The picture's size as shown, i.e. after its EXIF rotation (boxes are given in these pixels)."""
     width, height = picture.size
     return (height, width) if _orientation(picture) in (5, 6, 7, 8) else (width, height)
+
 
 
 def _orientation(picture: Image.Image) -> int:
@@ -129,24 +137,40 @@ def upright(picture: Image.Image) -> Image.Image:
 
 
 def working_size(size: tuple[int, int], config: ReadingConfig) -> tuple[int, int]:
-    """The (width, height) the stages run at: longest side at most work_size, shortest at least min_work_size."""
+    """The (width, height) a picture is scaled to: longest side at most work_size; a tiny picture (shortest side
+    under min_work_size) enlarged so that with its ``frame`` of paper its shortest side is min_work_size."""
     width, height = size
     scale = min(1.0, config.work_size / max(width, height))
-    scale = max(scale, min(config.min_work_size / min(width, height), config.work_size / max(width, height)))
+    if min(width, height) < config.min_work_size:
+        scale = min((config.min_work_size - 2 * TINY_FRAME) / min(width, height), config.work_size / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def frame(size: tuple[int, int], config: ReadingConfig) -> int:
+    """Pixels of paper added around a picture once scaled: MNIST's 4-pixel frame for a tiny one, else none.
+
+    A tiny picture is usually a digit filling its frame (8x8 or 16x16 scans, tight crops), where ink is
+    not the minority the stages expect; on its own frame of paper it is an MNIST image again.
+    """
+    return TINY_FRAME if min(size) < config.min_work_size else 0
+
+
 def to_working(picture: Image.Image, config: ReadingConfig = ReadingConfig()) -> np.ndarray:
-    """Upright, resized to the working size and grey: float32 (H, W) in [0, 1]."""
+    """Upright, resized to the working size, grey and framed: float32 (H, W) in [0, 1]."""
     picture = upright(picture)
     size = working_size(picture.size, config)
+    margin = frame(picture.size, config)
     if picture.format == "JPEG" and size[0] < picture.size[0] // 2:
         picture.draft(picture.mode, (size[0], size[1]))  # JPEG decodes straight at 1/2..1/8 scale: much faster
     if picture.mode not in ("L", "LA", "RGB", "RGBA"):
         picture = picture.convert("RGBA" if _has_alpha(picture) else "RGB")
     if picture.size != size:
         picture = picture.resize(size, Image.BILINEAR, reducing_gap=2.0)  # anti-aliased when shrinking
-    return to_grey(picture)
+    grey = to_grey(picture)
+    if margin:
+        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+        grey = np.pad(grey, margin, constant_values=np.median(border))  # the paper, whichever its colour
+    return grey
 
 
 def _has_alpha(picture: Image.Image) -> bool:

@@ -98,8 +98,8 @@ def _prepare_stacked(sources: list, config: ReadingConfig) -> list[list[Candidat
         chunk = max(1, STACK_PIXELS // (height * width))
         for start in range(0, len(indices), chunk):
             part = indices[start:start + chunk]
-            scales = [(loaded[i][1][0] / width, loaded[i][1][1] / height) for i in part]
-            for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), scales, config)):
+            mappings = [loaded[i][1] for i in part]
+            for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), mappings, config)):
                 found[index] = candidates
     return found
 
@@ -121,8 +121,9 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     return stages.ink_contrast(grey, paper, dark_ink), mask
 
 
-def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: ReadingConfig) -> list[list[Candidate]]:
-    """A stack of working images (N, H, W) and each one's scale to input pixels -> each one's candidates."""
+def candidates_in(greys: np.ndarray, mappings: list[tuple[float, float, int]],
+                  config: ReadingConfig) -> list[list[Candidate]]:
+    """A stack of working images (N, H, W) and how each maps to its input's pixels -> each one's candidates."""
     contrast, mask = ink_of(greys, config)
     choices = digit_choices(find_components(mask))
     # Every piece of every picture, wholes and the parts they may be cut into, is normalised in one batch.
@@ -131,7 +132,7 @@ def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: 
     images = stages.normalise_digits([(contrast[picture, y0:y1, x0:x1], piece.mask)
                                       for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]])
     plausible, strokes = plausible_digits(images, config)
-    made = iter(Candidate(_input_box(piece.box, scales[picture]), image, bool(ok), float(stroke))
+    made = iter(Candidate(_input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
                 for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes))
     found_per_picture = []
     for found in choices:
@@ -145,11 +146,12 @@ def candidates_in(greys: np.ndarray, scales: list[tuple[float, float]], config: 
     return found_per_picture
 
 
-def _input_box(box: tuple[int, int, int, int], scale: tuple[float, float]) -> tuple[int, int, int, int]:
-    """A working-image box (x0, y0, x1, y1) -> x, y, w, h in the input picture's pixels."""
+def _input_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[int, int, int, int]:
+    """A working-image box (x0, y0, x1, y1) -> x, y, w, h in the input picture's pixels (``load_working``)."""
     x0, y0, x1, y1 = box
-    return (round(x0 * scale[0]), round(y0 * scale[1]), max(1, round((x1 - x0) * scale[0])),
-            max(1, round((y1 - y0) * scale[1])))
+    sx, sy, margin = mapping
+    x, y = max(0, round((x0 - margin) * sx)), max(0, round((y0 - margin) * sy))
+    return x, y, max(1, round((x1 - x0) * sx)), max(1, round((y1 - y0) * sy))
 
 
 def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray]:

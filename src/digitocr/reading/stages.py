@@ -60,9 +60,10 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     step = max(1, min(height, width) // (max(grid, 1) * 12))  # about 12x12 samples per block suffice for a median
     sample = stack[:, ::step, ::step]
     # A picture under ~32 pixels (MNIST-sized, a crop) has no lighting to model, and a thick digit would cover
-    # most of its few blocks: its paper is its median, ink being the minority.
+    # most of its few blocks: its paper is the median of its border, all four sides (a digit may touch one).
     if grid < 4:
-        flat = np.median(stack.reshape(count, -1), axis=1).astype(np.float32)
+        border = np.concatenate([stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1)
+        flat = np.median(border, axis=1).astype(np.float32)
         return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
     bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
     blocks = (sample[:, :bh * grid, :bw * grid].reshape(count, grid, bh, grid, bw).transpose(0, 1, 3, 2, 4)
