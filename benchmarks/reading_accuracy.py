@@ -59,8 +59,8 @@ def main() -> None:
     recognizer = Recognizer(args.model)
     print(f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {args.model}")
     print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
-    print(f"| {'category':40s} | naive baseline | digitocr | rejected (text \"\") |")
-    print(f"|{'-' * 42}|---------------:|---------:|-------------------:|")
+    print(f"| {'category':45s} | naive baseline | digitocr | rejected (text \"\") |")
+    print(f"|{'-' * 47}|---------------:|---------:|-------------------:|")
     for offset, (kind, title) in enumerate(KINDS.items()):
         if kind == "mnist":  # as they are: the pipeline should read them as well as the model does directly
             picked = np.random.default_rng(args.seed).choice(len(images), args.count, replace=False)
@@ -77,7 +77,7 @@ def main() -> None:
         correct = np.mean([text == sample.text for text, sample in zip(ours, samples)])
         baseline = np.mean([text == sample.text for text, sample in zip(naive, samples)])
         empty = np.mean([text == "" for text in ours])
-        print(f"| {title:40s} | {baseline:14.1%} | {correct:8.1%} | {empty:18.1%} |", flush=True)
+        print(f"| {title:45s} | {baseline:14.1%} | {correct:8.1%} | {empty:18.1%} |", flush=True)
 
 
 if __name__ == "__main__":

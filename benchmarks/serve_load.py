@@ -61,7 +61,10 @@ def in_process_baseline(model: str, png: bytes, repeats: int) -> dict:
     from digitocr.serve.pictures import decode_picture
     from digitocr.serve.settings import ServeSettings
 
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(1)  # as the server runs it
+    threadpool_limits(1, user_api="blas")
     recognizer = Recognizer(model)
     max_pixels = ServeSettings().max_pixels
     timings = []
