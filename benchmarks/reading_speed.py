@@ -22,7 +22,6 @@ import torch
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
 from digitocr.reading.synthetic import make_samples
@@ -62,7 +61,7 @@ def main() -> None:
     recognizer.read_many(mnist_pngs[:50])  # warm up
 
     print(f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch/BLAS "
-          f"thread (read_many: its own threads as given)")
+          f"thread")
     print("| picture | naive baseline | digitocr |")
     print("|---|---:|---:|")
     for title, inputs in [("MNIST-sized PNG (28x28), one digit", mnist_pngs[:100]),
@@ -77,15 +76,13 @@ def main() -> None:
     naive_rate = len(mnist_pngs) / (time.perf_counter() - start)
     arrays = list((images[:args.batch] * 255).astype(np.uint8))
     for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
-        for threads in (1, os.cpu_count() or 1):
-            reader = Recognizer(args.model, config=ReadingConfig(threads=threads))
-            rates = []
-            for _ in range(5):
-                start = time.perf_counter()
-                results = reader.read_many(inputs)
-                rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
-            print(f"| {len(inputs)} MNIST-sized {title}, read_many, {threads} thread{'s' * (threads > 1)}: "
-                  f"throughput (median of 5) | {naive_rate:,.0f} digits/s | {statistics.median(rates):,.0f} digits/s |")
+        rates = []
+        for _ in range(5):
+            start = time.perf_counter()
+            results = recognizer.read_many(inputs)
+            rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
+        print(f"| {len(inputs)} MNIST-sized {title}, read_many: throughput (median of 5) | "
+              f"{naive_rate:,.0f} digits/s | {statistics.median(rates):,.0f} digits/s |")
 
 
 if __name__ == "__main__":

@@ -101,17 +101,6 @@ def test_mnist_digits_read_through_the_whole_pipeline_as_the_model_reads_them(re
     assert np.mean([text == str(label) for text, label in zip(read, labels[:1000])]) >= direct_accuracy - 0.01
 
 
-def test_a_large_batch_shared_between_threads_reads_as_one_thread_does(trained_model_path, glyphs):
-    from digitocr.config import ReadingConfig
-
-    images, _ = glyphs
-    pictures = list((images[:600] * 255).astype(np.uint8))
-    one = Recognizer(trained_model_path, config=ReadingConfig(threads=1)).read_many(pictures)
-    two = Recognizer(trained_model_path, config=ReadingConfig(threads=2)).read_many(pictures)
-    assert [result.text for result in one] == [result.text for result in two]
-    assert [d.box for r in one for d in r.digits] == [d.box for r in two for d in r.digits]
-
-
 def test_other_writers_handwriting_is_read_far_better_than_by_resizing(recognizer):
     """The UCI digits scikit-learn bundles: 43 writers MNIST never saw, 8x8 scans filling their frame."""
     from sklearn.datasets import load_digits

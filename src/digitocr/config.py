@@ -205,4 +205,3 @@ class ReadingConfig:
     ink_mass_range: tuple[float, float] = (0.03, 0.33)  # mean pixel of 99.8 % of MNIST digits lies in (0.045, 0.28)
     max_stroke: float = 6.0  # stroke width in the 28x28 image (pixels): 99.99 % of MNIST digits stay under 5.9
     min_height: int = 10  # rows of ink in the 28x28 image: 99.99 % of MNIST digits have at least 10
-    threads: int = 0  # threads sharing a large batch (read_many, 256+ pictures per thread); 0: one per CPU core

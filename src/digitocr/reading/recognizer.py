@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from digitocr.reading.images import load_working
 from digitocr.reading.segment import digit_choices, find_components
 
 STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
-PICTURES_PER_THREAD = 256  # a batch is shared between threads only when each gets at least this many
 
 
 @dataclass
@@ -75,20 +73,8 @@ def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[
     """Pictures -> the digit candidates of each. Raises ImageError for the first that cannot be read.
 
     Pictures whose working images have the same size go through the stages together as one stack, in
-    chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one. A large batch
-    is split between ``config.threads`` threads (numpy and Pillow release the GIL for their array work).
+    chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one.
     """
-    sources = list(sources)
-    workers = min(config.threads or os.cpu_count() or 1, len(sources) // PICTURES_PER_THREAD)
-    if workers <= 1:
-        return _prepare_stacked(sources, config)
-    shares = np.array_split(np.arange(len(sources)), workers)
-    with ThreadPoolExecutor(workers) as pool:
-        done = pool.map(lambda share: _prepare_stacked([sources[i] for i in share], config), shares)
-        return [candidates for part in done for candidates in part]
-
-
-def _prepare_stacked(sources: list, config: ReadingConfig) -> list[list[Candidate]]:
     loaded = [load_working(source, config) for source in sources]
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, (grey, _) in enumerate(loaded):
