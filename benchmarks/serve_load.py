@@ -33,7 +33,7 @@ from digitocr.serve.process import running_server
 BOUNDARY = "digitocr-benchmark"
 
 
-def canvas_picture(size: int = 160) -> bytes:
+def canvas_picture(size: int = 112) -> bytes:
     """What the page sends: its 400x400 pad (white paper, a thick dark '0' filling about 70 % of the height)
     scaled down to ``size`` pixels with smoothing, as the page does before sending (SEND_SIZE in app.js)."""
     picture = Image.new("RGB", (400, 400), "white")
@@ -129,7 +129,7 @@ def main() -> int:
     parser.add_argument("--model", default="trained_model.pth", help="a model file (default trained_model.pth)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--size", type=int, default=160, help="side of the pad picture sent: 160 is what the "
+    parser.add_argument("--size", type=int, default=112, help="side of the pad picture sent: 112 is what the "
                         "page sends (default), 400 the full pad")
     parser.add_argument("--url", help="load a server that is already running (e.g. one started with other "
                         "uvicorn options) instead of starting `digitocr serve`")
@@ -150,7 +150,7 @@ def main() -> int:
     print(f"digitocr serve under load, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"picture: {len(png):,}-byte {args.size}x{args.size} PNG"
-          f"{' (what the page sends)' if args.size == 160 else ''}, multipart POST /api/predict")
+          f"{' (what the page sends)' if args.size == 112 else ''}, multipart POST /api/predict")
     print(f"in-process decode + Recognizer.read (baseline): {baseline['p50_ms']:.2f} ms p50, {baseline['per_second']:.0f} /s "
           f"on one thread")
     print(f"server: {args.requests} requests from {args.clients} concurrent clients in {seconds:.2f} s")

@@ -55,10 +55,10 @@ def png_bytes(picture: Image.Image) -> bytes:
 
 @pytest.fixture(scope="module")
 def canvas_png() -> bytes:
-    """What the page sends: its 400x400 pad (white paper, a dark stroke) scaled down to 160x160."""
+    """What the page sends: its 400x400 pad (white paper, a dark stroke) scaled down to 112x112."""
     picture = Image.new("RGB", (400, 400), "white")
     ImageDraw.Draw(picture).line([(200, 70), (200, 330)], fill="black", width=31)
-    return png_bytes(picture.resize((160, 160), Image.LANCZOS))
+    return png_bytes(picture.resize((112, 112), Image.LANCZOS))
 
 
 def post_file(client, data: bytes, name="digit.png", content_type="image/png", **params):
