@@ -1,7 +1,7 @@
 """Getting a picture out of a request: multipart field, JSON data URL / base64, or a raw image body.
 
-``picture_bytes`` (async) only moves bytes; ``decode_picture`` (blocking, run in the thread pool) checks and
-decodes them, refusing a decompression bomb from its header alone, before any pixel is unpacked.
+``picture_bytes`` (async) only moves bytes; ``decode_picture`` (blocking, run in the reading worker thread)
+checks and decodes them, refusing a decompression bomb from its header alone, before any pixel is unpacked.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import json
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
-
-from digitocr.errors import ImageError
 
 ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": \"<data URL or base64>\"}) or image/*"
 
