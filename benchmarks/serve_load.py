@@ -56,21 +56,17 @@ def multipart_request(png: bytes) -> bytes:
 
 def in_process_baseline(model: str, png: bytes, repeats: int) -> dict:
     import torch
+    from threadpoolctl import threadpool_limits
 
     from digitocr.reading import Recognizer
-    from digitocr.serve.pictures import decode_picture
-    from digitocr.serve.settings import ServeSettings
-
-    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)  # as the server runs it
     threadpool_limits(1, user_api="blas")
     recognizer = Recognizer(model)
-    max_pixels = ServeSettings().max_pixels
     timings = []
     for _ in range(repeats + 1):  # the first one warms up
         started = time.perf_counter()
-        answer = recognizer.read(decode_picture(png, max_pixels))  # the server's work, without HTTP
+        answer = recognizer.read(png)  # the server's work, without HTTP
         timings.append(time.perf_counter() - started)
     timings = timings[1:]
     return {"answer": answer.to_dict(), "p50_ms": 1000 * statistics.median(timings),

@@ -177,3 +177,14 @@ def test_reading_pictures_needs_no_torch_scipy_or_opencv():
             "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_read_each_gives_a_bad_picture_its_error_in_place_and_reads_the_others(untrained_model_path, tmp_path):
+    reader = Recognizer(untrained_model_path, config=ReadingConfig(min_confidence=0.0))
+    good = encoded(seven(), "PNG")
+    answers = reader.read_each([good, b"garbage", tmp_path / "missing.png", good])
+    assert isinstance(answers[1], ImageError) and isinstance(answers[2], ImageError)
+    alone = reader.read(good)
+    for answer in (answers[0], answers[3]):
+        assert answer.text == alone.text != "" and [d.box for d in answer.digits] == [d.box for d in alone.digits]
+        assert answer.digits[0].confidence == pytest.approx(alone.digits[0].confidence, abs=1e-5)

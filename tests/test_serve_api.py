@@ -263,6 +263,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(model_path
     one, seven = Image.new("L", (160, 160), 255), Image.new("L", (160, 160), 255)
     ImageDraw.Draw(one).line([(80, 20), (80, 140)], fill=0, width=14)
     ImageDraw.Draw(seven).line([(40, 30), (120, 30), (70, 140)], fill=0, width=14)
+    one, seven = png_bytes(one), png_bytes(seven)
 
     async def all_at_once(pictures):
         batcher = ReadBatcher(recognizer)
@@ -273,5 +274,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(model_path
     answers = asyncio.run(all_at_once([one, seven] * 6))
     assert [answer.text for answer in answers] == alone * 6
     assert calls == [12]  # one pass through the stages and the model for all twelve requests
-    answers = asyncio.run(all_at_once([one, b"not a picture", seven]))
-    assert [answers[0].text, answers[2].text] == alone and isinstance(answers[1], ImageError)
+    calls.clear()
+    answers = asyncio.run(all_at_once([one, b"not a picture", seven, truncated(seven)]))
+    assert [answers[0].text, answers[2].text] == alone and calls == [2]
+    assert isinstance(answers[1], ImageError) and isinstance(answers[3], ImageError)

@@ -27,29 +27,40 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+CHUNK = 256  # pictures read together: one batched pass through the stages and the model, then printed
+
+
 def run(args: argparse.Namespace) -> int:
     from digitocr.reading import Recognizer
 
     recognizer = Recognizer(args.model, device=args.device, backend=args.backend)
     failed = 0
-    for name in args.images:
-        try:
-            result = recognizer.read(name)
-        except ImageError as error:
-            failed += 1
-            if args.json:
-                print(json.dumps({"file": name, "error": str(error)}))
+    for start in range(0, len(args.images), CHUNK):
+        names = args.images[start:start + CHUNK]
+        for name, result in zip(names, recognizer.read_each(names)):
+            if isinstance(result, ImageError):
+                failed += 1
+                report_error(name, result, args.json)
             else:
-                info(f"{name}: error: {error}")
-            continue
-        if args.debug_dir:
-            save_digit_images(result, Path(args.debug_dir), Path(name).stem)
-        if args.json:
-            print(json.dumps({"file": name, **result.to_dict()}))
-        else:
-            confidences = " ".join(f"{d.digit}:{d.confidence:.2f}" for d in result.digits)
-            print(f"{name}: {result.text or '(no digits)'}" + (f"  [{confidences}]" if confidences else ""))
+                report(name, result, args)
     return 1 if failed else 0
+
+
+def report_error(name: str, error: ImageError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"file": name, "error": str(error)}))
+    else:
+        info(f"{name}: error: {error}")
+
+
+def report(name: str, result, args: argparse.Namespace) -> None:
+    if args.debug_dir:
+        save_digit_images(result, Path(args.debug_dir), Path(name).stem)
+    if args.json:
+        print(json.dumps({"file": name, **result.to_dict()}), flush=True)
+    else:
+        confidences = " ".join(f"{d.digit}:{d.confidence:.2f}" for d in result.digits)
+        print(f"{name}: {result.text or '(no digits)'}" + (f"  [{confidences}]" if confidences else ""), flush=True)
 
 
 def save_digit_images(result, folder: Path, stem: str) -> None:

@@ -18,7 +18,8 @@ import numpy as np
 from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
 from digitocr.reading import stages
 from digitocr.reading.backends import make_backend
-from digitocr.reading.images import load_working
+from digitocr.errors import ImageError
+from digitocr.reading.images import load_working, open_picture
 from digitocr.reading.segment import digit_choices, find_components
 
 STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
@@ -168,8 +169,24 @@ class Recognizer:
         """A path, bytes, a PIL image or a numpy array -> the digits in it. Raises ImageError."""
         return self.read_many([image])[0]
 
+    def read_each(self, images) -> list[ReadResult | ImageError]:
+        """Like ``read_many``, but a picture that cannot be read gives its ImageError in its place instead of
+        failing the others (each is opened and checked first, then the good ones are read together)."""
+        opened = []
+        for image in images:
+            try:
+                opened.append(open_picture(image, self.config))
+            except ImageError as error:
+                opened.append(error)
+        good = [index for index, picture in enumerate(opened) if not isinstance(picture, ImageError)]
+        for index, result in zip(good, self.read_many([opened[i] for i in good])):
+            opened[index] = result
+        return opened
+
     def read_many(self, images) -> list[ReadResult]:
-        """Several pictures, with one model call for all their digits (the fast way to read many)."""
+        """Several pictures, with one model call for all their digits (the fast way to read many).
+
+        Raises ImageError for the first picture that cannot be read (``read_each`` reads the others)."""
         found = prepare_many(images, self.config)
         everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from functools import partial
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 from digitocr.serve.batching import ReadBatcher
-from digitocr.serve.pictures import decode_picture, picture_bytes
+from digitocr.serve.pictures import picture_bytes
 from digitocr.serve.schemas import ErrorDetail, Health, ModelCard, PredictResponse
 from digitocr.serve.settings import ServeSettings
 
@@ -55,8 +55,9 @@ async def lifespan(app: FastAPI):
     from digitocr.reading import Recognizer
 
     settings = app.state.settings
-    app.state.recognizer = Recognizer(settings.model_path, settings.device)
-    app.state.batcher = ReadBatcher(app.state.recognizer, partial(decode_picture, max_pixels=settings.max_pixels))
+    app.state.recognizer = Recognizer(settings.model_path, settings.device,
+                                      config=ReadingConfig(max_pixels=settings.max_pixels))
+    app.state.batcher = ReadBatcher(app.state.recognizer)
     app.state.card = model_card(app.state.recognizer.backend.model_file, settings.model_path)
     yield
 

@@ -1,7 +1,7 @@
 """Getting a picture out of a request: multipart field, JSON data URL / base64, or a raw image body.
 
-``picture_bytes`` (async) only moves bytes; ``decode_picture`` (blocking, run in the reading worker thread)
-checks and decodes them, refusing a decompression bomb from its header alone, before any pixel is unpacked.
+``picture_bytes`` (async) only moves bytes; the reader opens them (``digitocr.reading.images``, in the
+reading worker thread), refusing a decompression bomb from its header alone, before any pixel is unpacked.
 """
 
 from __future__ import annotations
@@ -50,14 +50,3 @@ def decode_base64(text: str) -> bytes:
         return base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise HTTPException(400, "the picture is not valid base64") from None
-
-
-def decode_picture(data: bytes, max_pixels: int):
-    """Encoded bytes -> a fully loaded PIL image; ImageError saying why for anything that is not a usable picture.
-
-    The reader's own safe opening (``digitocr.reading.images``), with the server's pixel limit.
-    """
-    from digitocr.config import ReadingConfig
-    from digitocr.reading.images import open_picture
-
-    return open_picture(data, ReadingConfig(max_pixels=max_pixels))
