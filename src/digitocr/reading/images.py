@@ -116,7 +116,6 @@ def shown_size(picture: Image.Image) -> tuple[int, int]:
     return (height, width) if _orientation(picture) in (5, 6, 7, 8) else (width, height)
 
 
-
 def _orientation(picture: Image.Image) -> int:
     if not {"exif", "Raw profile type exif"} & picture.info.keys() and not hasattr(picture, "tag_v2"):
         return 1  # no EXIF block (PNG from a canvas, most scans): nothing to parse

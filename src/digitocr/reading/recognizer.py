@@ -20,7 +20,7 @@ from digitocr.reading import stages
 from digitocr.reading.backends import make_backend
 from digitocr.errors import ImageError
 from digitocr.reading.images import load_working, open_picture
-from digitocr.reading.segment import digit_choices, find_components
+from digitocr.reading.segment import CutLattice, digit_choices, find_components
 
 STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
 
@@ -56,11 +56,10 @@ class Candidate:
     image: np.ndarray  # (28, 28) float32 in [0, 1]
     plausible: bool = True  # could be an MNIST digit at all (``plausible_digits``), before asking the model
     stroke: float = 0.0  # mean stroke width in the 28x28 image (pixels)
-    # Where the same ink may be cut into touching digits: the candidate between cut columns i and j, and the
-    # index of the last cut column (a reading of the piece as several digits is a path 0 -> last).
+    # Where the same ink may be cut into touching digits (its cut columns and digit counts), and the candidate
+    # between cut columns i and j: a reading of the piece as several digits is a path 0 -> lattice.last.
+    lattice: CutLattice | None = None
     parts: dict[tuple[int, int], Candidate] = field(default_factory=dict)
-    last: int = 0
-    counts: tuple[int, int] = (2, 8)  # how many digits it may hold when cut, from its width
     probabilities: np.ndarray | None = None  # (10,) from the model, once read
     top3: list[tuple[int, float]] = field(default_factory=list)  # best three (digit, probability), once read
 
@@ -127,8 +126,7 @@ def candidates_in(greys: np.ndarray, mappings: list[tuple[float, float, int]],
         for _, lattice in found:
             candidates.append(next(made))
             if lattice:
-                candidates[-1].parts = {key: next(made) for key in lattice.parts}
-                candidates[-1].last, candidates[-1].counts = lattice.last, lattice.counts
+                candidates[-1].lattice, candidates[-1].parts = lattice, {key: next(made) for key in lattice.parts}
         found_per_picture.append(candidates)
     return found_per_picture
 
@@ -153,7 +151,7 @@ def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndar
     mass = images.mean((1, 2))
     rows = images.max(2) > 0.1
     height = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
-    strokes = np.asarray(stages.stroke_width(images > 0.5), np.float64).reshape(len(images))
+    strokes = stages.stroke_width(images > 0.5)  # (M,)
     plausible = (low <= mass) & (mass <= high) & rows.any(1) & (height >= config.min_height)
     return plausible & (strokes <= config.max_stroke), strokes
 
@@ -232,7 +230,8 @@ class Recognizer:
         (dynamic programming over the cut columns: the best sum of log confidences reaching each column)."""
         reach: dict[int, tuple[float, list[Candidate]]] = {0: (0.0, [])}  # column -> best with k parts so far
         found = []
-        for count in range(1, min(whole.last, whole.counts[1]) + 1):
+        fewest, most = whole.lattice.counts
+        for count in range(1, min(whole.lattice.last, most) + 1):
             following: dict[int, tuple[float, list[Candidate]]] = {}
             for (start, end), part in whole.parts.items():
                 if start in reach and part.plausible:
@@ -242,8 +241,8 @@ class Recognizer:
             if not following:
                 break
             reach = following
-            if count >= whole.counts[0] and whole.last in reach:
-                total, parts = reach[whole.last]
+            if count >= fewest and whole.lattice.last in reach:
+                total, parts = reach[whole.lattice.last]
                 found.append((parts, float(np.exp(total / count))))
         return found
 

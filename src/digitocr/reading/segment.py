@@ -286,13 +286,13 @@ def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
     one fewer and one more, and every column where a single stroke crosses at a local minimum of ink
     (where two digits touch), so digits of uneven widths (a 1 beside a 0) still find their cut.
     """
-    suggested = len(_cut_columns(piece, digit_width)) - 1
+    suggested = len(_cut_columns(piece, digit_width)) - 1  # parts made: fewer than the count when cuts are skipped
     if suggested < 2:
         return None
     columns = {c for count in (suggested - 1, suggested, suggested + 1) if count >= 2
                for c in _cut_columns(piece, digit_width, count)}
     ink, strokes = _column_profile(piece)
-    padded = np.pad(ink, 1, constant_values=np.iinfo(ink.dtype).max if ink.dtype.kind == "i" else ink.max() + 1)
+    padded = np.pad(ink, 1, constant_values=np.iinfo(ink.dtype).max)  # the ends are never a local minimum
     thin = np.flatnonzero((strokes <= 1) & (ink <= padded[:-2]) & (ink <= padded[2:]))
     thin = [int(c) for c in thin[np.argsort(ink[thin], kind="stable")] if 0 < c < piece.width]
     for column in thin:  # the thinnest first, none within 2 pixels of one already taken
@@ -351,10 +351,11 @@ def digit_choices(components: Components) -> list[list[tuple[Piece, CutLattice |
 
 
 def _choices(pieces: list[Piece]) -> list[tuple[Piece, CutLattice | None]]:
-    if len(pieces) <= 1:
-        return [(piece, cut_lattice(piece, None)) for piece in pieces]
+    if not pieces:
+        return []
     pieces = _digit_sized(pieces)
-    return [(piece, cut_lattice(piece, _digit_width(pieces))) for piece in pieces]
+    width = _digit_width(pieces)
+    return [(piece, cut_lattice(piece, width)) for piece in pieces]
 
 
 def _digit_sized(pieces: list[Piece]) -> list[Piece]:

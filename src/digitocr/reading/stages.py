@@ -207,12 +207,8 @@ def saturate(contrast: np.ndarray, masks: np.ndarray) -> np.ndarray:
     One pixel of margin around the mask keeps the anti-aliased edge of the strokes; the level is the median
     ink of the mask's pixels, so a faint pen and a marker both come out as MNIST's saturated strokes.
     """
-    count = len(masks)
-    ordered = np.sort(np.where(masks, contrast, np.inf).reshape(count, -1), axis=1)
-    pixels = np.maximum(masks.reshape(count, -1).sum(1), 1)
-    low = np.take_along_axis(ordered, ((pixels - 1) // 2)[:, None], axis=1)[:, 0]
-    high = np.take_along_axis(ordered, (pixels // 2)[:, None], axis=1)[:, 0]
-    level = np.where(masks.reshape(count, -1).any(1), (low + high) / 2, 1.0)
+    flat_masks = masks.reshape(len(masks), -1)
+    level = np.where(flat_masks.any(1), _masked_median(contrast.reshape(len(masks), -1), flat_masks), 1.0)
     return np.clip(contrast * _dilate(masks) / np.maximum(level, 1e-6)[:, None, None], 0, 1).astype(np.float32)
 
 

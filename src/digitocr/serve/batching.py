@@ -1,10 +1,10 @@
 """Reading the pictures of concurrent requests together: one ``read_many`` per batch, off the event loop.
 
-A request hands its picture to ``ReadBatcher.read`` and awaits the answer. The batch is read with
-``Recognizer.read_each`` in a worker thread, decoding included, so a bad picture fails alone. While one batch is being
-read (in a worker thread), the pictures of requests arriving meanwhile wait and then go through the stages
-as the next stack, so under load the per-picture cost falls to what a vectorised batch costs; a lone request
-is read at once, without waiting for company.
+A request hands its picture to ``ReadBatcher.read`` and awaits the answer. A batch is read with
+``Recognizer.read_each`` in a worker thread, decoding included, so a bad picture fails alone. While one batch
+is being read, the pictures of requests arriving meanwhile wait and then go through the stages as the next
+stack, so under load the per-picture cost falls to what a vectorised batch costs; a lone request is read at
+once, without waiting for company.
 """
 
 from __future__ import annotations
