@@ -188,3 +188,9 @@ def test_read_each_gives_a_bad_picture_its_error_in_place_and_reads_the_others(u
     for answer in (answers[0], answers[3]):
         assert answer.text == alone.text != "" and [d.box for d in answer.digits] == [d.box for d in alone.digits]
         assert answer.digits[0].confidence == pytest.approx(alone.digits[0].confidence, abs=1e-5)
+
+
+def test_a_missing_file_or_a_folder_is_an_image_error_naming_it(tmp_path):
+    for path in (tmp_path / "missing.png", tmp_path):
+        with pytest.raises(ImageError, match="cannot read the picture"):
+            open_picture(path)

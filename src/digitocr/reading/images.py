@@ -29,13 +29,13 @@ def open_picture(source, config: ReadingConfig = ReadingConfig()) -> Image.Image
         return _from_array(source, config)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        try:
+        try:  # a missing file, a folder, no permission: one clear error, never a traceback
             size = path.stat().st_size
+            if size > config.max_bytes:
+                raise ImageError(f"the picture is {size:,} bytes; the limit is {config.max_bytes:,}")
+            data = path.read_bytes()
         except OSError as error:
             raise ImageError(f"cannot read the picture {path}: {error.strerror or error}") from None
-        if size > config.max_bytes:
-            raise ImageError(f"the picture is {size:,} bytes; the limit is {config.max_bytes:,}")
-        data = path.read_bytes()
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > config.max_bytes:
