@@ -35,6 +35,8 @@ def test_help_lists_the_commands():
     (("train", "--hidden", "512,x"), "comma-separated whole numbers"),
     (("train", "--device", "tpu"), "unknown device"),
     (("train", "--resume", "no-such.ckpt"), "checkpoint not found"),
+    (("serve", "--port", "99999"), "a port number in 1-65535"),
+    (("predict", ".", "--model", "no-such-model.pth"), "model file not found"),
 ])
 def test_user_mistakes_get_one_clear_line_and_no_traceback(args, message, tmp_path):
     result = run_cli(*args, cwd=tmp_path)

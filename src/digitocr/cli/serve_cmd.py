@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitocr.cli.common import info
+from digitocr.cli.common import info, port_number
 from digitocr.config import DEFAULT_MODEL_PATH
 from digitocr.errors import ModelFileError
 
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
                         help=f"a model file written by `digitocr train` (default {DEFAULT_MODEL_PATH})")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                         "only; 0.0.0.0 opens it to the network)")
-    parser.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="(default 8000)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps (default cpu)")
     parser.set_defaults(run=run)
 
