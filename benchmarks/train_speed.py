@@ -39,6 +39,18 @@ def time_digitocr_train(seed: int, data_root: Path) -> tuple[float, dict]:
     return seconds, json.loads(result.stdout.strip().splitlines()[-1])
 
 
+IMPORTS = ("import time; start = time.perf_counter(); import torch; torch_done = time.perf_counter(); "
+           "import torchvision.datasets; print(torch_done - start, time.perf_counter() - torch_done)")
+
+
+def import_floor(repeats: int = 3) -> tuple[float, float]:
+    """Median seconds a fresh interpreter spends importing torch, then torchvision.datasets (which loading MNIST
+    through torchvision requires): the part of the whole process no training speed-up can touch."""
+    runs = [tuple(map(float, subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True,
+                                            check=True).stdout.split())) for _ in range(repeats)]
+    return statistics.median(run[0] for run in runs), statistics.median(run[1] for run in runs)
+
+
 def first_epoch_reaching(results, target):
     for epoch, (seconds, accuracy) in enumerate(results, 1):
         if accuracy >= target:
@@ -82,6 +94,9 @@ def main() -> None:
     if seconds97:
         print(f"\nratio: digitocr's whole process to ≥ 98 % / replica's time to 97 % = {mean / seconds97:.3f} "
               f"(target ≤ 0.100); {seconds97 / mean:.1f}× faster")
+    torch_seconds, torchvision_seconds = import_floor()
+    print(f"import floor (fresh interpreter, median of 3): torch {torch_seconds:.2f} s, then torchvision.datasets "
+          f"{torchvision_seconds:.2f} s")
 
 
 if __name__ == "__main__":
