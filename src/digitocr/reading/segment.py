@@ -82,9 +82,11 @@ def _label(mask: np.ndarray):
         labels, *rest = _label(mosaic.reshape(-1, width))
         return (labels.reshape(count_pictures, height + 1, width)[:, :height], *rest)
     height, width = mask.shape
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    start_rows, starts = np.nonzero(edges == 1)  # row-major order, so starts and ends pair up
-    _, ends = np.nonzero(edges == -1)  # exclusive
+    padded = np.zeros((height, width + 2), bool)
+    padded[:, 1:-1] = mask
+    # Every run has a start and an end edge on its row; in row-major order they alternate start, end, ...
+    edge_rows, edge_columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
+    start_rows, starts, ends = edge_rows[0::2], edge_columns[0::2], edge_columns[1::2]  # ends exclusive
     labels = np.zeros((height, width), np.int32)
     if starts.size == 0:
         empty = np.zeros(0, np.int64)
@@ -201,13 +203,17 @@ def make_pieces(labels: np.ndarray, boxes: list[list[int]], areas: list[int], gr
     """
     pieces = []
     for group in groups:
+        if len(group) == 1:  # most digits: one stroke of ink
+            index = group[0]
+            if areas[index] >= 4:
+                x0, y0, x1, y1 = boxes[index]
+                pieces.append(Piece((x0, y0, x1, y1), labels[y0:y1, x0:x1] == first_label + index))
+            continue
         if sum(areas[i] for i in group) < 4:
             continue
         x0, y0 = min(boxes[i][0] for i in group), min(boxes[i][1] for i in group)
         x1, y1 = max(boxes[i][2] for i in group), max(boxes[i][3] for i in group)
-        window = labels[y0:y1, x0:x1]
-        mask = window == first_label + group[0] if len(group) == 1 else np.isin(window, np.add(group, first_label))
-        pieces.append(Piece((x0, y0, x1, y1), mask))
+        pieces.append(Piece((x0, y0, x1, y1), np.isin(labels[y0:y1, x0:x1], np.add(group, first_label))))
     return pieces
 
 
@@ -226,8 +232,10 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
     return [part for part in parts if part is not None]
 
 
-def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = None) -> list[int]:
-    """``split_touching``'s cuts as columns of the piece, 0 and its width included."""
+def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = None,
+                 profile: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+    """``split_touching``'s cuts as columns of the piece, 0 and its width included (``profile``: the piece's
+    ``_column_profile``, when the caller has it)."""
     if digit_width is None:  # nothing to compare with: only wide pieces (1.8 % of MNIST digits are)
         if piece.width <= 1.3 * piece.height and count is None:
             return [0, piece.width]
@@ -235,7 +243,7 @@ def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = No
     count = count or int(np.clip(round(piece.width / max(digit_width, 1)), 1, 8))
     if count < 2 or piece.width <= 1.1 * piece.height:
         return [0, piece.width]
-    ink_per_column, strokes_per_column = _column_profile(piece)
+    ink_per_column, strokes_per_column = profile or _column_profile(piece)
     step = piece.width / count
     cuts = [0]
     for i in range(1, count):
@@ -255,8 +263,9 @@ def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = No
 
 def _column_profile(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
     """Per column of the piece: ink pixels, and strokes crossed (runs of ink from top to bottom)."""
-    rises = np.diff(np.pad(piece.mask, ((1, 0), (0, 0))).astype(np.int8), axis=0) == 1
-    return piece.mask.sum(0), np.count_nonzero(rises, axis=0)
+    mask = piece.mask
+    run_starts = np.count_nonzero(mask[1:] & ~mask[:-1], axis=0) + mask[0]
+    return mask.sum(0), run_starts
 
 
 @dataclass
@@ -286,13 +295,17 @@ def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
     one fewer and one more, and every column where a single stroke crosses at a local minimum of ink
     (where two digits touch), so digits of uneven widths (a 1 beside a 0) still find their cut.
     """
-    suggested = len(_cut_columns(piece, digit_width)) - 1  # parts made: fewer than the count when cuts are skipped
+    if digit_width is None and piece.width <= 1.3 * piece.height:
+        return None  # the gate of ``_cut_columns``, before measuring the piece: most pieces stop here
+    profile = _column_profile(piece)
+    suggested = len(_cut_columns(piece, digit_width, profile=profile)) - 1  # fewer than the count when cuts are skipped
     if suggested < 2:
         return None
     columns = {c for count in (suggested - 1, suggested, suggested + 1) if count >= 2
-               for c in _cut_columns(piece, digit_width, count)}
-    ink, strokes = _column_profile(piece)
-    padded = np.pad(ink, 1, constant_values=np.iinfo(ink.dtype).max)  # the ends are never a local minimum
+               for c in _cut_columns(piece, digit_width, count, profile)}
+    ink, strokes = profile
+    never = np.full(1, np.iinfo(ink.dtype).max, ink.dtype)
+    padded = np.concatenate([never, ink, never])  # the ends are never a local minimum
     thin = np.flatnonzero((strokes <= 1) & (ink <= padded[:-2]) & (ink <= padded[2:]))
     thin = [int(c) for c in thin[np.argsort(ink[thin], kind="stable")] if 0 < c < piece.width]
     for column in thin:  # the thinnest first, none within 2 pixels of one already taken
@@ -345,14 +358,15 @@ def digit_choices(components: Components) -> list[list[tuple[Piece, CutLattice |
     found = []
     for picture, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
         boxes, areas = all_boxes[low:high], all_areas[low:high]
-        groups = group_components(components.boxes[low:high], components.areas[low:high])
+        groups = group_components(components.boxes[low:high], components.areas[low:high]) if high - low > 1 \
+            else [[0]] * (high - low)  # no ink, or one stroke of it as most pictures hold: nothing to group
         found.append(_choices(make_pieces(components.labels[picture], boxes, areas, groups, low + 1)))
     return found
 
 
 def _choices(pieces: list[Piece]) -> list[tuple[Piece, CutLattice | None]]:
-    if not pieces:
-        return []
+    if len(pieces) <= 1:  # nothing to compare a single piece with
+        return [(piece, cut_lattice(piece, None)) for piece in pieces]
     pieces = _digit_sized(pieces)
     width = _digit_width(pieces)
     return [(piece, cut_lattice(piece, width)) for piece in pieces]

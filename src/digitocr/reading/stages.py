@@ -114,21 +114,56 @@ def _order_statistic(values: np.ndarray, k: int) -> np.ndarray:
     return np.sort(values, axis=-1)[..., k]
 
 
+def _subsample_step(height: int, width: int, limit: int) -> int:
+    return int(np.ceil(np.sqrt(height * width / limit)))
+
+
 def _subsample(stack: np.ndarray, limit: int = 8192) -> np.ndarray:
     """Every k-th row and column of each picture, down to about ``limit`` pixels each -> (N, pixels).
 
     Plenty for medians and percentiles, far cheaper than all pixels of a large picture.
     """
-    step = int(np.ceil(np.sqrt(stack.shape[1] * stack.shape[2] / limit)))
+    step = _subsample_step(stack.shape[1], stack.shape[2], limit)
     sample = stack[:, ::step, ::step] if step > 1 else stack
     return sample.reshape(len(sample), -1)
 
 
-def _noise_sigmas(stack: np.ndarray) -> np.ndarray:
-    sample = _subsample(stack)
-    middle = sample.shape[1] // 2
-    deviation = np.abs(sample - _order_statistic(sample, middle)[:, None])
-    return 1.4826 * _order_statistic(deviation, middle)
+def _noise_sigmas(stack: np.ndarray, ordered: np.ndarray | None = None) -> np.ndarray:
+    """Each picture's robust noise sigma; ``ordered``: its ``_subsample`` already sorted, when the caller has it."""
+    if ordered is None:
+        ordered = np.sort(_subsample(stack), axis=1)
+    return 1.4826 * _deviation_statistic(ordered, ordered.shape[1] // 2)
+
+
+def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
+    """The k-th smallest |x - m| of each sorted row (N, P), m its element P // 2: the median absolute deviation
+    for k = P // 2, without sorting the deviations.
+
+    Left of m the deviations m - x rise leftwards, right of m the deviations x - m rise rightwards: two sorted
+    runs, and the k-th smallest of two sorted runs is found by binary search on how many come from the left
+    one (the classic merge selection), for all rows at once.
+    """
+    count, size = ordered.shape
+    middle = size // 2
+    centre = ordered[:, middle:middle + 1]
+    if count < 32:  # a few pictures: one sort costs less than the search's dozens of small numpy calls
+        return np.sort(np.abs(ordered - centre), axis=1)[:, k]
+    left = (centre - ordered[:, :middle])[:, ::-1]  # ascending, ``middle`` values
+    right = ordered[:, middle:] - centre  # ascending, size - middle values, the first is 0
+    rows = np.arange(count)
+    # Take i from the left run and k + 1 - i from the right; the right i satisfies left[i - 1] <= right[k + 1 - i].
+    low = np.full(count, max(0, k + 1 - right.shape[1]))
+    high = np.full(count, min(k + 1, middle))
+    while (low < high).any():
+        i = (low + high + 1) // 2
+        fits = left[rows, np.maximum(i - 1, 0)] <= right[rows, np.minimum(k + 1 - i, right.shape[1] - 1)]
+        fits |= i <= 0
+        active = low < high
+        low = np.where(active & fits, i, low)
+        high = np.where(active & ~fits, i - 1, high)
+    from_left = np.where(low > 0, left[rows, np.maximum(low - 1, 0)], -np.inf)
+    from_right = np.where(k - low >= 0, right[rows, np.clip(k - low, 0, right.shape[1] - 1)], -np.inf)
+    return np.maximum(from_left, from_right)
 
 
 def noise_sigma(values: np.ndarray):
@@ -166,12 +201,15 @@ def ink_threshold(contrast: np.ndarray, min_contrast: float):
     own ink strength but never within the noise (5 sigma above it).
     """
     stack, lead = _stack(contrast)
-    flat = _subsample(stack, limit=32768)
-    top = int(0.997 * (flat.shape[1] - 1))
-    level = _order_statistic(flat, top)  # the 99.7th percentile
+    ordered = np.sort(_subsample(stack, limit=32768), axis=1)
+    top = int(0.997 * (ordered.shape[1] - 1))
+    level = ordered[:, top]  # the 99.7th percentile
     # A small digit on a large page covers < 0.3 % of it: then the strongest pixel is the ink level.
     level = np.where(level < min_contrast, stack.max((1, 2)), level).astype(np.float64)
-    threshold = np.maximum(np.maximum(5 * _noise_sigmas(stack), 0.3 * level), min_contrast / 2)
+    # A small picture's noise sample is the same pixels as the percentile's: no second sort.
+    same_sample = _subsample_step(*stack.shape[1:], 32768) == _subsample_step(*stack.shape[1:], 8192)
+    sigmas = _noise_sigmas(stack, ordered if same_sample else None)
+    threshold = np.maximum(np.maximum(5 * sigmas, 0.3 * level), min_contrast / 2)
     no_ink = (level < min_contrast) | (threshold >= level)
     threshold, level = np.where(no_ink, np.inf, threshold), np.where(no_ink, 0.0, level)
     return _per_picture(threshold, lead), _per_picture(level, lead)
@@ -312,9 +350,14 @@ def paste_centred(digits: np.ndarray, size: int = IMAGE_SIZE, sizes: np.ndarray 
     tops = np.clip(np.round(size / 2 - cy), 0, np.maximum(size - sizes[:, 0], 0)).astype(np.int64)
     lefts = np.clip(np.round(size / 2 - cx), 0, np.maximum(size - sizes[:, 1], 0)).astype(np.int64)
     canvas = np.zeros((count, size + height, size + width), np.float32)  # room for the empty rest of each array
-    rows = (tops[:, None] + np.arange(height))[:, :, None]
-    columns = (lefts[:, None] + np.arange(width))[:, None, :]
-    canvas[np.arange(count)[:, None, None], rows, columns] = digits
+    # Digits share a few dozen places at most: one slice assignment per place, not a scatter of every pixel.
+    places, which = np.unique(tops * canvas.shape[2] + lefts, return_inverse=True)
+    order = np.argsort(which.ravel(), kind="stable")
+    bounds = np.searchsorted(which.ravel()[order], np.arange(len(places) + 1)).tolist()
+    for place, start, end in zip(places.tolist(), bounds[:-1], bounds[1:]):
+        top, left = divmod(place, canvas.shape[2])
+        chosen = order[start:end]
+        canvas[chosen, top:top + height, left:left + width] = digits[chosen]
     return canvas[:, :size, :size]
 
 
