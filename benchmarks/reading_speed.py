@@ -2,9 +2,10 @@
 
 Prints the median latency of ``Recognizer.read`` on encoded pictures and the digits per second of
 ``Recognizer.read_many`` on 1,000 MNIST-sized pictures (PNG files' bytes, and uint8 arrays already in memory),
-with the naive baseline (resize to 28x28) in the same run.
+with the naive baseline (resize to 28x28) in the same run; then the same batches on ``--workers`` processes
+of one core each (``Recognizer(workers=N)``; their start-up, about two seconds, is printed apart).
 
-    .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth
+    .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth [--workers 2]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="trained_model.pth")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the last rows")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
     threadpool_limits(1, user_api="blas")
@@ -76,13 +78,26 @@ def main() -> None:
     naive_rate = len(mnist_pngs) / (time.perf_counter() - start)
     arrays = list((images[:args.batch] * 255).astype(np.uint8))
     for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
-        rates = []
-        for _ in range(5):
-            start = time.perf_counter()
-            results = recognizer.read_many(inputs)
-            rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
         print(f"| {len(inputs)} MNIST-sized {title}, read_many: throughput (median of 5) | "
-              f"{naive_rate:,.0f} digits/s | {statistics.median(rates):,.0f} digits/s |")
+              f"{naive_rate:,.0f} digits/s | {digits_per_second(recognizer, inputs):,.0f} digits/s |")
+    if args.workers > 1:
+        start = time.perf_counter()
+        with Recognizer(args.model, workers=args.workers) as pool:
+            pool.read_many(mnist_pngs[:2 * args.workers * 32])  # starts the workers and warms them up
+            started = time.perf_counter() - start
+            for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
+                print(f"| {len(inputs)} MNIST-sized {title}, read_many on {args.workers} worker processes of one "
+                      f"core each: throughput (median of 5) | - | {digits_per_second(pool, inputs):,.0f} digits/s |")
+        print(f"\n(the {args.workers} workers started in {started:.1f} s, once, before those rows)")
+
+
+def digits_per_second(recognizer: Recognizer, inputs: list, repeats: int = 5) -> float:
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        results = recognizer.read_many(inputs)
+        rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
+    return statistics.median(rates)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,16 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise ModelFileError(f"no model file at {args.model}: make one with `digitocr train` "
                              f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH")
-    import torch
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
     from digitocr.modelfile import read_model_file
+    from digitocr.reading.parallel import limit_threads
     from digitocr.serve import ServeSettings, create_app
 
     read_model_file(args.model)  # a damaged file fails here in one line, not in a server start-up traceback
     # Requests run in parallel threads already; intra-op threads on top of them only fight over the cores:
     # torch's, and numpy's BLAS (its threads spin-waiting beside busy request threads made a read 2-3x slower).
-    torch.set_num_threads(1)
-    threadpool_limits(1, user_api="blas")
+    limit_threads(1)
     app = create_app(ServeSettings(model_path=args.model, device=args.device))
     info(f"digitocr: serving {args.model} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -157,11 +157,48 @@ def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndar
 
 
 class Recognizer:
+    """Reads digits in pictures with one trained model.
+
+    ``workers`` > 1 reads large batches (``read_many``, ``read_each``) on that many processes, each with
+    one thread (``parallel.py``); they start with the first such batch and stop with ``close()`` or when the
+    recognizer is garbage-collected. On a GPU the model is already parallel: workers are for CPUs.
+    """
+
     def __init__(self, model_path: str | os.PathLike | None = None, device: str | None = None,
-                 backend: str = "torch", config: ReadingConfig | None = None):
+                 backend: str = "torch", config: ReadingConfig | None = None, workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        if workers > 1 and device not in (None, "cpu"):
+            raise ValueError(f"workers read on CPU cores; with device {device!r} leave workers at 1")
         self.model_path = Path(model_path or DEFAULT_MODEL_PATH)
         self.config = config or ReadingConfig()
         self.backend = make_backend(self.model_path, device, backend)
+        self.workers, self._device, self._backend_name = workers, device, backend
+        self._pool = None
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started (reading again starts them anew)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Recognizer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _in_parallel(self, count: int):
+        """The worker pool when this batch is worth splitting over processes, else None."""
+        if self.workers < 2:
+            return None
+        from digitocr.reading.parallel import MIN_SHARE, ReadingPool
+
+        if count < 2 * MIN_SHARE:
+            return None
+        if self._pool is None:
+            self._pool = ReadingPool(self.workers, self.model_path, self._device, self._backend_name, self.config)
+        return self._pool
 
     def read(self, image) -> ReadResult:
         """A path, bytes, a PIL image or a numpy array -> the digits in it. Raises ImageError."""
@@ -170,6 +207,10 @@ class Recognizer:
     def read_each(self, images) -> list[ReadResult | ImageError]:
         """Like ``read_many``, but a picture that cannot be read gives its ImageError in its place instead of
         failing the others (each is opened and checked first, then the good ones are read together)."""
+        images = list(images)
+        pool = self._in_parallel(len(images))
+        if pool is not None:
+            return pool.read("read_each", images)
         opened = []
         for image in images:
             try:
@@ -185,6 +226,10 @@ class Recognizer:
         """Several pictures, with one model call for all their digits (the fast way to read many).
 
         Raises ImageError for the first picture that cannot be read (``read_each`` reads the others)."""
+        images = list(images)
+        pool = self._in_parallel(len(images))
+        if pool is not None:
+            return pool.read("read_many", images)
         found = prepare_many(images, self.config)
         everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:
