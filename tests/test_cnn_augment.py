@@ -105,6 +105,24 @@ def test_elastic_distortion_keeps_ink_mass_roughly():
     assert 0.9 < ratio.mean() < 1.1 and ((ratio > 0.5) & (ratio < 2)).all(), ratio
 
 
+def test_low_resolution_blurs_the_chosen_share_and_keeps_strokes_saturated():
+    images = _digit_like_batch(64)
+    config = AugmentConfig(low_resolution=0.5, low_resolution_min=6, low_resolution_max=8)
+    seen = augment_batch(images, config, torch.Generator().manual_seed(0))
+    assert seen.shape == images.shape and 0 <= seen.min() and seen.max() <= 1
+    changed = (seen - images).abs().flatten(1).amax(1) > 0.05
+    assert 16 <= int(changed.sum()) <= 48  # about half, drawn per image
+    assert torch.equal(seen[~changed], images[~changed])
+    blurred = seen[changed]
+    # Blocky and soft: far more grey levels than the two of the sharp strokes, yet the stroke cores reach 1.
+    assert all(len(image.unique()) > 10 for image in blurred)
+    assert torch.allclose(blurred.flatten(1).amax(1), torch.ones(len(blurred)))
+    assert torch.equal(seen, augment_batch(images, config, torch.Generator().manual_seed(0)))  # seeded
+    assert AugmentConfig(low_resolution=0.1).enabled and not AugmentConfig().enabled
+    blank = torch.zeros(4, 1, 28, 28)  # no ink to saturate: stays blank, no NaN
+    assert torch.equal(augment_batch(blank, AugmentConfig(low_resolution=1.0), torch.Generator()), blank)
+
+
 def test_affine_zero_strength_is_identity():
     images = _digit_like_batch()
     still = AugmentConfig(affine=True, rotate=0, translate=0, scale=0, shear=0)
@@ -198,6 +216,10 @@ def test_unknown_presets_and_bad_settings_are_config_errors():
         TrainConfig(ema=1.0).validate()
     with pytest.raises(ConfigError):
         TrainConfig.from_dict({"augment": {"rotate": -1}})
+    with pytest.raises(ConfigError, match="low-resolution share"):
+        TrainConfig.from_dict({"augment": {"low_resolution": 1.5}})
+    with pytest.raises(ConfigError, match="low-resolution sizes"):
+        TrainConfig.from_dict({"augment": {"low_resolution": 0.5, "low_resolution_min": 9, "low_resolution_max": 8}})
     with pytest.raises(ConfigError, match="unknown augment"):
         TrainConfig.from_dict({"augment": {"mixup": True}})
 
@@ -211,6 +233,10 @@ def test_cli_preset_and_flags(tmp_path):
     assert config == dataclasses.replace(preset_config("cnn", "accurate"), epochs=3)
     config = config_from_args(parse(["train", "--model", "cnn", "--no-affine", "--ema", "0.99", "--tta"]))
     assert config.model.name == "cnn" and not config.augment.affine and config.ema == 0.99 and config.tta
+    config = config_from_args(parse(["train", "--preset", "reader", "--low-resolution", "0.25"]))
+    assert config.augment.low_resolution == 0.25 and config.augment.elastic and config.model.hidden == (1024, 1024)
+    with pytest.raises(SystemExit):
+        parse(["train", "--low-resolution", "2"])
     (tmp_path / "c.json").write_text("{}")
     with pytest.raises(ConfigError):
         config_from_args(parse(["train", "--preset", "fast", "--config", str(tmp_path / "c.json")]))

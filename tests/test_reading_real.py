@@ -113,3 +113,23 @@ def test_other_writers_handwriting_is_read_far_better_than_by_resizing(recognize
                       for p in pictures])
     naive_accuracy = np.mean(recognizer.backend.probabilities(naive).argmax(1) == uci.target[:400])
     assert accuracy >= 0.6 and accuracy >= naive_accuracy + 0.15, (accuracy, naive_accuracy)
+
+
+def test_low_resolution_training_reads_other_writers_small_scans_better(recognizer, mnist_root, tmp_path):
+    """The reader preset's augmentation, on the default recipe: the same run with half the images also seen at
+    low resolution reads the UCI 8x8 scans clearly better (measured: 70 % -> 85 %) and MNIST nearly as well."""
+    from sklearn.datasets import load_digits
+
+    from digitocr.config import AugmentConfig, TrainConfig
+    from digitocr.pipeline import train
+
+    result = train(TrainConfig(augment=AugmentConfig(low_resolution=0.5)), out=tmp_path / "low.pth",
+                   log=lambda message: None)
+    uci = load_digits()
+    pictures = list((uci.images / 16 * 255).astype(np.uint8))
+
+    def accuracy(reader: Recognizer) -> float:
+        return np.mean([r.text == str(label) for r, label in zip(reader.read_many(pictures), uci.target)])
+
+    assert accuracy(Recognizer(tmp_path / "low.pth")) >= accuracy(recognizer) + 0.05
+    assert result.test_accuracy >= 0.975

@@ -57,10 +57,15 @@ class AugmentConfig:
     elastic: bool = False  # smooth random displacement field (Simard et al. 2003)
     elastic_alpha: float = 1.0  # displacement strength in pixels (about the std of a pixel's shift)
     elastic_grid: int = 4  # random displacements on a grid x grid lattice, smoothly interpolated (fewer: smoother)
+    # Share of images seen at low resolution, as in small scans and photos taken from afar: the 20-pixel digit
+    # shrunk to between low_resolution_min and low_resolution_max pixels, enlarged back, strokes re-saturated.
+    low_resolution: float = 0.0
+    low_resolution_min: int = 6
+    low_resolution_max: int = 14
 
     @property
     def enabled(self) -> bool:
-        return self.affine or self.elastic
+        return self.affine or self.elastic or self.low_resolution > 0
 
 
 @dataclass
@@ -133,6 +138,9 @@ class TrainConfig:
             (min(self.augment.rotate, self.augment.translate, self.augment.scale, self.augment.shear,
                  self.augment.elastic_alpha) >= 0 and self.augment.elastic_grid >= 2,
              "augmentation strengths must not be negative"),
+            (0 <= self.augment.low_resolution <= 1, "the low-resolution share must be in [0, 1]"),
+            (2 <= self.augment.low_resolution_min <= self.augment.low_resolution_max <= 20,
+             "low-resolution sizes must satisfy 2 <= min <= max <= 20 (pixels of the 20-pixel digit box)"),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
             (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),

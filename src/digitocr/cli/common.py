@@ -38,6 +38,7 @@ positive_int = _number_flag(int, "a whole number", lambda v: v >= 1, "a whole nu
 non_negative_int = _number_flag(int, "a whole number", lambda v: v >= 0, "a whole number of at least 0")
 positive_float = _number_flag(float, "a number", lambda v: v > 0 and math.isfinite(v), "a positive number")
 fraction = _number_flag(float, "a number", lambda v: 0 <= v < 1, "a number in [0, 1)")
+unit_fraction = _number_flag(float, "a number", lambda v: 0 <= v <= 1, "a number in [0, 1]")
 port_number = _number_flag(int, "a whole number", lambda v: 1 <= v <= 65535, "a port number in 1-65535")
 
 

@@ -7,7 +7,7 @@ import dataclasses
 
 from digitocr.cli.common import (
     add_data_dir, add_json, add_report_dir, fraction, info, int_list, non_negative_int, positive_float, positive_int,
-    print_json, report_written,
+    print_json, report_written, unit_fraction,
 )
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.errors import ConfigError
@@ -17,7 +17,8 @@ from digitocr.presets import DEFAULT_PRESET, PRESETS, describe_presets, preset_c
 CONFIG_FLAGS = {
     "model": ("model", "name"), "hidden": ("model", "hidden"), "activation": ("model", "activation"),
     "dropout": ("model", "dropout"), "batch_norm": ("model", "batch_norm"), "channels": ("model", "channels"),
-    "affine": ("augment", "affine"), "elastic": ("augment", "elastic"), "ema": (None, "ema"), "tta": (None, "tta"),
+    "affine": ("augment", "affine"), "elastic": ("augment", "elastic"),
+    "low_resolution": ("augment", "low_resolution"), "ema": (None, "ema"), "tta": (None, "tta"),
     "data_dir": ("data", "data_dir"), "val_size": ("data", "val_size"),
     "epochs": (None, "epochs"), "batch_size": (None, "batch_size"), "lr": (None, "lr"),
     "optimizer": (None, "optimizer"), "momentum": (None, "momentum"), "weight_decay": (None, "weight_decay"),
@@ -51,6 +52,8 @@ def register(subparsers) -> None:
                          help="random rotation, shift, scale and shear of training batches")
     regular.add_argument("--elastic", action=argparse.BooleanOptionalAction, default=None,
                          help="random elastic distortion of training batches")
+    regular.add_argument("--low-resolution", type=unit_fraction, metavar="SHARE",
+                         help="share of training images also seen at 6-14 pixels per digit, as in small scans")
     regular.add_argument("--ema", type=fraction, metavar="DECAY", help="keep an EMA of the weights (0: off)")
     regular.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                          help="report accuracy averaged over 1-pixel shifts of each test image")

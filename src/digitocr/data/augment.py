@@ -48,10 +48,37 @@ def elastic_displacement(count: int, size: int, config: AugmentConfig, generator
     return field.permute(0, 2, 3, 1) * config.elastic_alpha
 
 
+def lower_resolution(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """See a random ``config.low_resolution`` share of (N, 1, H, W) images at a lower resolution.
+
+    Each chosen image is shrunk by area averaging so its 20-pixel digit box spans ``low_resolution_min`` to
+    ``low_resolution_max`` pixels, enlarged back bilinearly, then its strokes are saturated again (divided by
+    the median of its inked pixels), which is what the reader's stages do to a small scan (``stages.saturate``).
+    The model learns blurred, blocky strokes: 8x8 scans of other writers are read far better (README).
+    """
+    count, _, height, width = images.shape
+    chosen = torch.rand(count, generator=generator) < config.low_resolution
+    sizes = torch.randint(config.low_resolution_min, config.low_resolution_max + 1, (count,), generator=generator)
+    if not chosen.any():
+        return images
+    images = images.clone()
+    for size in sizes[chosen].unique().tolist():
+        which = torch.nonzero(chosen & (sizes == size)).flatten()
+        side = max(2, round(height * size / 20))  # the 20-pixel box of a 28-pixel image shrunk to `size`
+        small = F.interpolate(images[which], size=(side, round(width * side / height)), mode="area")
+        blurred = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False).flatten(1)
+        inked = torch.where(blurred > 0.3 * blurred.amax(1, keepdim=True), blurred, torch.nan)
+        level = inked.nanmedian(1, keepdim=True).values.nan_to_num(1.0).clamp_min(1e-3)
+        images[which] = (blurred / level).clamp(0, 1).view(-1, 1, height, width)
+    return images
+
+
 def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
     """Distort each image of (N, 1, H, W) independently as ``config`` says; labels are unchanged by design."""
     if not config.enabled:
         return images
+    if not (config.affine or config.elastic):
+        return lower_resolution(images, config, generator)
     count, _, height, width = images.shape
     theta = affine_matrices(count, config, generator) if config.affine else \
         torch.eye(2, 3).expand(count, 2, 3)
@@ -60,7 +87,8 @@ def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Genera
         # pixels -> grid units (2 units span the image); (x, y) order as grid_sample expects
         grid = grid + elastic_displacement(count, height, config, generator) * (2 / height)
     grid = grid.to(images.device, images.dtype)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return lower_resolution(images, config, generator) if config.low_resolution > 0 else images
 
 
 def make_augment(config: AugmentConfig, seed: int) -> Augment:
