@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from digitocr.cli import main
 from digitocr.errors import ImageError
@@ -61,7 +62,9 @@ def test_predict_with_workers_prints_what_it_prints_without(trained_model_path, 
     files = files * 2  # enough pictures for two shares
     assert main(["predict", *files, "--model", str(trained_model_path), "--json"]) == 1
     alone = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    threads = torch.get_num_threads()
     assert main(["predict", *files, "--model", str(trained_model_path), "--json", "--workers", "2"]) == 1
+    assert torch.get_num_threads() == threads  # one thread while reading, the caller's setting back after
     shared = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["file"] for line in shared] == files
     assert [line.get("text") for line in shared] == [line.get("text") for line in alone]

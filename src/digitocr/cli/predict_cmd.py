@@ -35,17 +35,23 @@ CHUNK = 256  # pictures read together: one batched pass through the stages and t
 
 def run(args: argparse.Namespace) -> int:
     from digitocr.reading import Recognizer
+    from digitocr.reading.parallel import limit_threads
 
+    # With workers this process reads a share too: one thread per process, one process per core.
+    restore_threads = limit_threads(1) if args.workers > 1 else (lambda: None)
     failed = 0
-    with Recognizer(args.model, device=args.device, backend=args.backend, workers=args.workers) as recognizer:
-        for start in range(0, len(args.images), CHUNK * args.workers):
-            names = args.images[start:start + CHUNK * args.workers]
-            for name, result in zip(names, recognizer.read_each(names)):
-                if isinstance(result, ImageError):
-                    failed += 1
-                    report_error(name, result, args.json)
-                else:
-                    report(name, result, args)
+    try:
+        with Recognizer(args.model, device=args.device, backend=args.backend, workers=args.workers) as recognizer:
+            for start in range(0, len(args.images), CHUNK * args.workers):
+                names = args.images[start:start + CHUNK * args.workers]
+                for name, result in zip(names, recognizer.read_each(names)):
+                    if isinstance(result, ImageError):
+                        failed += 1
+                        report_error(name, result, args.json)
+                    else:
+                        report(name, result, args)
+    finally:
+        restore_threads()
     return 1 if failed else 0
 
 

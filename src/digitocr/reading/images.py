@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,30 @@ def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.nd
     (width, height) = shown_size(picture)  # = the upright picture's size
     margin = frame((width, height), config)
     return grey, (width / (grey.shape[1] - 2 * margin), height / (grey.shape[0] - 2 * margin), margin)
+
+
+def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[tuple[np.ndarray, tuple]]:
+    """``load_working`` for each source, in order (raising for the first that cannot be read); grey uint8 arrays
+    already at their working size, an MNIST-sized batch, are converted together as one array."""
+    loaded: list = []
+    ready: dict[tuple[int, int], bool] = {}  # array shape -> already at its working size, no frame
+    same_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, source in enumerate(sources):
+        if isinstance(source, np.ndarray) and source.ndim == 2 and source.dtype == np.uint8 and source.size:
+            if source.shape not in ready:
+                size = (source.shape[1], source.shape[0])
+                _check_size(size, config)
+                ready[source.shape] = working_size(size, config) == size and not frame(size, config)
+            if ready[source.shape]:
+                same_shape[source.shape].append(index)
+                loaded.append(source)
+                continue
+        loaded.append(load_working(source, config))
+    for indices in same_shape.values():
+        greys = np.multiply(np.stack([loaded[i] for i in indices]), np.float32(1 / 255), dtype=np.float32)
+        for index, grey in zip(indices, greys):
+            loaded[index] = (grey, (1.0, 1.0, 0))
+    return loaded
 
 
 def shown_size(picture: Image.Image) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
 from digitocr.reading import stages
 from digitocr.reading.backends import make_backend
 from digitocr.errors import ImageError
-from digitocr.reading.images import load_working, open_picture
+from digitocr.reading.images import load_working_many, open_picture
 from digitocr.reading.segment import CutLattice, digit_choices, find_components
 
 STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
@@ -75,7 +75,7 @@ def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[
     Pictures whose working images have the same size go through the stages together as one stack, in
     chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one.
     """
-    loaded = [load_working(source, config) for source in sources]
+    loaded = load_working_many(sources, config)
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, (grey, _) in enumerate(loaded):
         by_size[grey.shape].append(index)
@@ -159,9 +159,11 @@ def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndar
 class Recognizer:
     """Reads digits in pictures with one trained model.
 
-    ``workers`` > 1 reads large batches (``read_many``, ``read_each``) on that many processes, each with
-    one thread (``parallel.py``); they start with the first such batch and stop with ``close()`` or when the
-    recognizer is garbage-collected. On a GPU the model is already parallel: workers are for CPUs.
+    ``workers`` > 1 reads large batches (``read_many``, ``read_each``) in that many processes: this one and
+    ``workers - 1`` helpers with one thread each (``parallel.py``). The helpers start with the first such batch
+    and stop with ``close()`` or when the recognizer is garbage-collected. Give this process one thread too
+    (``parallel.limit_threads``) so the processes do not fight over the cores. Workers are for CPUs: on a GPU
+    the model is already parallel.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, device: str | None = None,
@@ -189,7 +191,7 @@ class Recognizer:
         self.close()
 
     def _in_parallel(self, count: int):
-        """The worker pool when this batch is worth splitting over processes, else None."""
+        """The helper processes when this batch is worth splitting, else None."""
         if self.workers < 2:
             return None
         from digitocr.reading.parallel import MIN_SHARE, ReadingPool
@@ -210,7 +212,10 @@ class Recognizer:
         images = list(images)
         pool = self._in_parallel(len(images))
         if pool is not None:
-            return pool.read("read_each", images)
+            return pool.read("read_each", images, self._read_each_here)
+        return self._read_each_here(images)
+
+    def _read_each_here(self, images: list) -> list[ReadResult | ImageError]:
         opened = []
         for image in images:
             try:
@@ -218,7 +223,7 @@ class Recognizer:
             except ImageError as error:
                 opened.append(error)
         good = [index for index, picture in enumerate(opened) if not isinstance(picture, ImageError)]
-        for index, result in zip(good, self.read_many([opened[i] for i in good])):
+        for index, result in zip(good, self._read_many_here([opened[i] for i in good])):
             opened[index] = result
         return opened
 
@@ -229,7 +234,10 @@ class Recognizer:
         images = list(images)
         pool = self._in_parallel(len(images))
         if pool is not None:
-            return pool.read("read_many", images)
+            return pool.read("read_many", images, self._read_many_here)
+        return self._read_many_here(images)
+
+    def _read_many_here(self, images: list) -> list[ReadResult]:
         found = prepare_many(images, self.config)
         everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:
