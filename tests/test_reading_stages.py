@@ -176,3 +176,20 @@ def test_a_thick_digit_filling_a_small_picture_does_not_fool_the_paper_estimate(
     paper = stages.estimate_paper(grey)
     assert np.abs(paper).max() < 0.05
     assert stages.ink_is_dark(grey, paper) is False
+
+
+@pytest.mark.parametrize("rows", [3, 40])  # a few rows are sorted, many searched: both must agree with the definition
+def test_deviation_statistic_is_the_sorted_deviations_order_statistic(rows):
+    """The MAD without a second sort (merge selection over two sorted runs) equals sorting |x - m|, ties included."""
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        size = int(rng.integers(1, 80))
+        values = rng.normal(size=(rows, size)).astype(np.float32)
+        if trial % 3 == 0:
+            values = np.round(values)  # many ties, as on flat paper
+        if trial % 4 == 0:
+            values[:, : size // 2] = 0  # MNIST-like: half the pixels exactly zero
+        ordered = np.sort(values, axis=1)
+        deviations = np.sort(np.abs(ordered - ordered[:, size // 2:size // 2 + 1]), axis=1)
+        for k in {0, size // 2, size - 1}:
+            assert np.array_equal(stages._deviation_statistic(ordered, k), deviations[:, k])

@@ -150,6 +150,8 @@ def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
         return np.sort(np.abs(ordered - centre), axis=1)[:, k]
     left = (centre - ordered[:, :middle])[:, ::-1]  # ascending, ``middle`` values
     right = ordered[:, middle:] - centre  # ascending, size - middle values, the first is 0
+    if middle == 0:  # a single value: its deviation is the only one
+        return right[:, k]
     rows = np.arange(count)
     # Take i from the left run and k + 1 - i from the right; the right i satisfies left[i - 1] <= right[k + 1 - i].
     low = np.full(count, max(0, k + 1 - right.shape[1]))
