@@ -41,6 +41,18 @@ def naive_read(recognizer: Recognizer, data: bytes) -> str:
     return str(int(recognizer.backend.probabilities(pixels[None]).argmax()))
 
 
+def describe_model(recognizer: Recognizer) -> str:
+    """The model the figures belong to: its path, architecture and the MNIST test accuracy recorded in its file."""
+    model_file = getattr(recognizer.backend, "model_file", None)
+    if model_file is None:
+        return str(recognizer.model_path)
+    model = model_file.config.model
+    widths = model.hidden if model.name == "mlp" else model.channels
+    accuracy = model_file.metadata.get("metrics", {}).get("test_accuracy")
+    recorded = f", {accuracy:.2%} on the MNIST test set" if accuracy is not None else ""
+    return f"{recognizer.model_path} ({model.name} {'-'.join(map(str, widths))}{recorded})"
+
+
 def png(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray((image * 255).round().astype(np.uint8)).save(buffer, "PNG")
@@ -57,7 +69,7 @@ def main() -> None:
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
     recognizer = Recognizer(args.model)
-    print(f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {args.model}")
+    print(f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {describe_model(recognizer)}")
     print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
     print(f"| {'category':45s} | naive baseline | digitocr | rejected (text \"\") |")
     print(f"|{'-' * 47}|---------------:|---------:|-------------------:|")

@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
 from digitocr.reading.synthetic import make_samples
-from reading_accuracy import naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
+from reading_accuracy import describe_model, naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -63,7 +63,7 @@ def main() -> None:
     recognizer.read_many(mnist_pngs[:50])  # warm up
 
     print(f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch/BLAS "
-          f"thread")
+          f"thread, model {describe_model(recognizer)}")
     print("| picture | naive baseline | digitocr |")
     print("|---|---:|---:|")
     for title, inputs in [("MNIST-sized PNG (28x28), one digit", mnist_pngs[:100]),
