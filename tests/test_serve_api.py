@@ -257,9 +257,9 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(model_path
     from digitocr.serve.batching import ReadBatcher
 
     recognizer = Recognizer(model_path)
-    calls = []
-    read_many = recognizer.read_many
-    recognizer.read_many = lambda pictures: calls.append(len(pictures)) or read_many(pictures)
+    calls = []  # the model's batch sizes: one call means one pass through the stages and the model
+    probabilities = recognizer.backend.probabilities
+    recognizer.backend.probabilities = lambda images: calls.append(len(images)) or probabilities(images)
     one, seven = Image.new("L", (160, 160), 255), Image.new("L", (160, 160), 255)
     ImageDraw.Draw(one).line([(80, 20), (80, 140)], fill=0, width=14)
     ImageDraw.Draw(seven).line([(40, 30), (120, 30), (70, 140)], fill=0, width=14)
@@ -273,7 +273,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(model_path
     calls.clear()
     answers = asyncio.run(all_at_once([one, seven] * 6))
     assert [answer.text for answer in answers] == alone * 6
-    assert calls == [12]  # one pass through the stages and the model for all twelve requests
+    assert calls == [12]  # one pass through the stages and the model for all twelve requests (a digit each)
     calls.clear()
     answers = asyncio.run(all_at_once([one, b"not a picture", seven, truncated(seven)]))
     assert [answers[0].text, answers[2].text] == alone and calls == [2]
