@@ -81,3 +81,16 @@ def test_workers_must_be_a_positive_count_on_the_cpu(trained_model_path):
         Recognizer(trained_model_path, workers=0)
     with pytest.raises(ValueError, match="CPU"):
         Recognizer(trained_model_path, device="cuda", workers=2)
+
+
+def test_a_dead_worker_is_a_clear_error_and_the_next_batch_starts_new_ones(trained_model_path, pictures):
+    from digitocr.errors import DigitOCRError
+
+    with Recognizer(trained_model_path, workers=2) as recognizer:
+        expected = [result.text for result in recognizer.read_many(pictures)]
+        _, process = recognizer._pool._helpers[0]
+        process.kill()
+        process.join()
+        with pytest.raises(DigitOCRError, match="died"):
+            recognizer.read_many(pictures)
+        assert [result.text for result in recognizer.read_many(pictures)] == expected

@@ -4,8 +4,12 @@ Pictures are independent, so a batch splits into contiguous shares with no coord
 back in order. Processes, not threads: decoding and the per-picture steps hold the GIL, so two threads read
 a batch only ~1.3x faster on two cores (measured). Helpers are started with "spawn" (forking a process whose
 torch and BLAS thread pools are running can deadlock), once per pool: each imports the reader and loads the
-model once (about two seconds), then reads every share it is given with one torch and one BLAS thread. The
-caller reads the first share meanwhile instead of waiting: one process fewer to feed, and half the pickling.
+model once (about two seconds), then reads every share it is given with one torch and one BLAS thread.
+
+Each helper has a pipe of its own, written and read by the caller's thread: a share is sent in full before
+the caller starts on its own share, and the answers are read once it is done. (With a process-pool executor
+the share travelled through a feeder thread that had to win the GIL from the busy caller, so a helper often
+started its share late.)
 """
 
 from __future__ import annotations
@@ -13,8 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import weakref
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -22,9 +24,6 @@ from digitocr.config import ReadingConfig
 from digitocr.errors import DigitOCRError
 
 MIN_SHARE = 32  # fewer pictures per process than this are read by the caller alone: shipping them costs more
-
-_worker_recognizer = None  # the Recognizer of this worker process
-
 
 def limit_threads(count: int = 1):
     """Let this process use ``count`` threads for torch's operators and numpy's BLAS -> a function that puts
@@ -46,16 +45,34 @@ def limit_threads(count: int = 1):
     return restore
 
 
-def _start_worker(model_path: str, device: str | None, backend: str, config: ReadingConfig) -> None:
-    global _worker_recognizer
+def _serve(connection, model_path: str, device: str | None, backend: str, config: ReadingConfig) -> None:
+    """A helper process: read each (method, pictures) that arrives and send back ("ok", packed answers) or
+    ("error", exception), until None or a closed pipe."""
     from digitocr.reading.recognizer import Recognizer
 
     limit_threads(1)
-    _worker_recognizer = Recognizer(model_path, device=device, backend=backend, config=config)
-
-
-def _read_share(method: str, pictures) -> tuple:
-    return _pack(getattr(_worker_recognizer, method)(list(pictures)))
+    try:
+        recognizer, failure = Recognizer(model_path, device=device, backend=backend, config=config), None
+    except Exception as error:  # reported with every request, so the caller sees why
+        recognizer, failure = None, DigitOCRError(f"a reading worker could not start: {error}")
+    while True:
+        try:
+            message = connection.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        method, pictures = message
+        try:
+            if failure is not None:
+                raise failure
+            reply = ("ok", _pack(getattr(recognizer, method)(list(pictures))))
+        except Exception as error:  # ImageError for read_many's bad picture, or anything unexpected
+            reply = ("error", error)
+        try:
+            connection.send(reply)
+        except Exception:  # an exception that cannot be pickled: its text still gets through
+            connection.send(("error", DigitOCRError(f"{type(reply[1]).__name__}: {reply[1]}")))
 
 
 def _shippable(pictures: list):
@@ -106,11 +123,17 @@ class ReadingPool:
         if workers < 2:
             raise ValueError(f"a reading pool needs at least 2 workers, got {workers}")
         self.workers = workers
-        self._executor = ProcessPoolExecutor(
-            workers - 1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-            initargs=(str(model_path), device, backend, config))
-        # Shut the workers down with the pool's owner, even when nobody calls close().
-        self._finalizer = weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+        context = multiprocessing.get_context("spawn")
+        self._helpers = []
+        for _ in range(workers - 1):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, str(model_path), device, backend, config),
+                                      daemon=True, name="digitocr-reader")
+            process.start()
+            theirs.close()
+            self._helpers.append((ours, process))
+        # Stop the helpers with the pool's owner, even when nobody calls close().
+        self._finalizer = weakref.finalize(self, _stop, self._helpers)
 
     def read(self, method: str, pictures: list, read_here) -> list:
         """``Recognizer.<method>(pictures)`` split over the processes; the answers in the pictures' order.
@@ -119,15 +142,60 @@ class ReadingPool:
         (``read_many``: a picture that cannot be read) is raised here for the earliest share that had one.
         """
         first, *others = _split(pictures, min(self.workers, len(pictures) // MIN_SHARE))
+        busy = [connection for (connection, _), share in zip(self._helpers, others)]
         try:
-            futures = [self._executor.submit(_read_share, method, _shippable(share)) for share in others]
+            for connection, share in zip(busy, others):
+                connection.send((method, _shippable(share)))
+        except OSError:
+            self.close()
+            raise DigitOCRError("a reading worker process died; the batch was not read") from None
+        try:
             answers = read_here(first)
-            return answers + [answer for future in futures for answer in _unpack(future.result())]
-        except BrokenProcessPool as error:
-            raise DigitOCRError(f"a reading worker process died ({error}); the batch was not read") from None
+        except Exception:  # an ImageError of this share: let the helpers finish, their answers are not needed
+            for connection in busy:
+                _receive(connection)
+            raise
+        except BaseException:  # interrupted: the helpers' answers would be mistaken for the next batch's
+            self.close()
+            raise
+        replies = [_receive(connection) for connection in busy]
+        for status, payload in replies:
+            if status == "error":
+                if isinstance(payload, _HelperDied):
+                    self.close()
+                raise payload
+        return answers + [answer for _, packed in replies for answer in _unpack(packed)]
+
+    @property
+    def closed(self) -> bool:
+        return not self._finalizer.alive
 
     def close(self) -> None:
         self._finalizer()
+
+
+class _HelperDied(DigitOCRError):
+    pass
+
+
+def _receive(connection) -> tuple:
+    try:
+        return connection.recv()
+    except (EOFError, OSError):
+        return "error", _HelperDied("a reading worker process died; the batch was not read")
+
+
+def _stop(helpers: list) -> None:
+    for connection, process in helpers:
+        try:
+            connection.send(None)
+        except OSError:  # already gone
+            pass
+    for connection, process in helpers:
+        process.join(timeout=2)
+        if process.is_alive():
+            process.terminate()
+        connection.close()
 
 
 def _split(items: list, parts: int) -> list[list]:

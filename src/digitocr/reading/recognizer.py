@@ -198,7 +198,7 @@ class Recognizer:
 
         if count < 2 * MIN_SHARE:
             return None
-        if self._pool is None:
+        if self._pool is None or self._pool.closed:  # closed: after an interruption or a dead helper
             self._pool = ReadingPool(self.workers, self.model_path, self._device, self._backend_name, self.config)
         return self._pool
 
