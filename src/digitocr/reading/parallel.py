@@ -23,6 +23,7 @@ import numpy as np
 from digitocr.config import ReadingConfig
 from digitocr.errors import DigitOCRError
 
+HELPER_DIED = "a reading worker process died (its own error, if it had one, is on stderr); the batch was not read"
 MIN_SHARE = 32  # fewer pictures per process than this are read by the caller alone: shipping them costs more
 
 def limit_threads(count: int = 1):
@@ -148,7 +149,7 @@ class ReadingPool:
                 connection.send((method, _shippable(share)))
         except OSError:
             self.close()
-            raise DigitOCRError("a reading worker process died; the batch was not read") from None
+            raise DigitOCRError(HELPER_DIED) from None
         try:
             answers = read_here(first)
         except Exception:  # an ImageError of this share: let the helpers finish, their answers are not needed
@@ -182,7 +183,7 @@ def _receive(connection) -> tuple:
     try:
         return connection.recv()
     except (EOFError, OSError):
-        return "error", _HelperDied("a reading worker process died; the batch was not read")
+        return "error", _HelperDied(HELPER_DIED)
 
 
 def _stop(helpers: list) -> None:
