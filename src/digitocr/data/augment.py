@@ -75,10 +75,13 @@ def lower_resolution(images: Tensor, config: AugmentConfig, generator: torch.Gen
 
 def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
     """Distort each image of (N, 1, H, W) independently as ``config`` says; labels are unchanged by design."""
-    if not config.enabled:
-        return images
-    if not (config.affine or config.elastic):
-        return lower_resolution(images, config, generator)
+    if config.affine or config.elastic:
+        images = _warp(images, config, generator)
+    return lower_resolution(images, config, generator) if config.low_resolution > 0 else images
+
+
+def _warp(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
+    """The affine and elastic distortions as one sampling grid, resampled once."""
     count, _, height, width = images.shape
     theta = affine_matrices(count, config, generator) if config.affine else \
         torch.eye(2, 3).expand(count, 2, 3)
@@ -87,8 +90,7 @@ def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Genera
         # pixels -> grid units (2 units span the image); (x, y) order as grid_sample expects
         grid = grid + elastic_displacement(count, height, config, generator) * (2 / height)
     grid = grid.to(images.device, images.dtype)
-    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return lower_resolution(images, config, generator) if config.low_resolution > 0 else images
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def make_augment(config: AugmentConfig, seed: int) -> Augment:

@@ -99,16 +99,21 @@ def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.nd
     as shown (after its EXIF rotation). A grey array already at its working size (an MNIST-sized stack, say)
     skips Pillow altogether.
     """
-    if isinstance(source, np.ndarray) and source.ndim == 2 and source.size:
-        size = (source.shape[1], source.shape[0])
-        _check_size(size, config)
-        if working_size(size, config) == size and not frame(size, config):
-            return np.multiply(_as_uint8(source), np.float32(1 / 255), dtype=np.float32), (1.0, 1.0, 0)
+    if isinstance(source, np.ndarray) and source.ndim == 2 and source.size and _at_working_size(source.shape, config):
+        return np.multiply(_as_uint8(source), np.float32(1 / 255), dtype=np.float32), (1.0, 1.0, 0)
     picture = open_picture(source, config)
     grey = to_working(picture, config)
     (width, height) = shown_size(picture)  # = the upright picture's size
     margin = frame((width, height), config)
     return grey, (width / (grey.shape[1] - 2 * margin), height / (grey.shape[0] - 2 * margin), margin)
+
+
+def _at_working_size(shape: tuple[int, int], config: ReadingConfig) -> bool:
+    """Whether a grey (H, W) array is already its own working image (no scaling, no frame); refuses one over
+    the size limit."""
+    size = (shape[1], shape[0])
+    _check_size(size, config)
+    return working_size(size, config) == size and not frame(size, config)
 
 
 def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[tuple[np.ndarray, tuple]]:
@@ -120,9 +125,7 @@ def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[
     for index, source in enumerate(sources):
         if isinstance(source, np.ndarray) and source.ndim == 2 and source.dtype == np.uint8 and source.size:
             if source.shape not in ready:
-                size = (source.shape[1], source.shape[0])
-                _check_size(size, config)
-                ready[source.shape] = working_size(size, config) == size and not frame(size, config)
+                ready[source.shape] = _at_working_size(source.shape, config)
             if ready[source.shape]:
                 same_shape[source.shape].append(index)
                 loaded.append(source)

@@ -291,8 +291,8 @@ MAX_CUT_COLUMNS = 18  # candidate cuts per piece: enough for 8 touching digits, 
 def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
     """The candidate cuts of a piece that may be several touching digits (None when it is one digit).
 
-    Offered for a piece wider than 1.1x its height among other digits, or 1.3x alone (8 % and 1.5 % of MNIST
-    digits are: a lone digit is read far more often than a number, and each offer costs the model a few
+    Offered for a piece wider than 1.1x its height among other digits, or 1.3x alone (8 % and under 2 % of
+    MNIST digits are: a lone digit is read far more often than a number, and each offer costs the model a few
     more reads); the reader keeps a cutting only where the model reads it better. Candidates are
     ``split_touching``'s cuts for the digit count the widths suggest (at least two), one fewer and one more,
     and every column where a single stroke crosses at a local minimum of ink (where two digits touch), so
@@ -362,8 +362,7 @@ def digit_choices(components: Components) -> list[list[tuple[Piece, CutLattice |
     found = []
     for picture, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
         boxes, areas = all_boxes[low:high], all_areas[low:high]
-        groups = group_components(components.boxes[low:high], components.areas[low:high]) if high - low > 1 \
-            else [[0]] * (high - low)  # no ink, or one stroke of it as most pictures hold: nothing to group
+        groups = group_components(components.boxes[low:high], components.areas[low:high])
         found.append(_choices(make_pieces(components.labels[picture], boxes, areas, groups, low + 1)))
     return found
 

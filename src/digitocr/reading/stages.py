@@ -159,7 +159,6 @@ def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
     while (low < high).any():
         i = (low + high + 1) // 2
         fits = left[rows, np.maximum(i - 1, 0)] <= right[rows, np.minimum(k + 1 - i, right.shape[1] - 1)]
-        fits |= i <= 0
         active = low < high
         low = np.where(active & fits, i, low)
         high = np.where(active & ~fits, i - 1, high)
