@@ -83,6 +83,12 @@ def test_picture_stages_give_each_picture_of_a_stack_what_it_gets_alone():
         alone = stages.ink_threshold(stages.ink_contrast(alone_clean, alone_paper, dark[index]), 0.1)
         assert alone == pytest.approx((thresholds[index], levels[index]), abs=1e-5)
     assert dark.tolist()[:3] == [True, False, True] and thresholds[3] == np.inf
+    # One sort serves polarity and threshold: the contrast's sorted sample comes from the difference's, exactly.
+    ordered = stages.sorted_sample(clean - paper)
+    assert np.array_equal(stages.ink_is_dark(clean, paper, ordered), dark)
+    shared = stages.contrast_sample(ordered, dark)
+    assert np.array_equal(shared, stages.sorted_sample(contrast))
+    assert np.array_equal(stages.ink_threshold(contrast, 0.1, shared), (thresholds, levels))
 
 
 def normalise_one(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:

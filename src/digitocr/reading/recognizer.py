@@ -99,9 +99,11 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     """
     clean = stages.remove_noise(grey)
     paper = stages.estimate_paper(clean)
-    dark_ink = stages.ink_is_dark(clean, paper)
+    ordered = stages.sorted_sample(clean - paper)  # one sort for the polarity's and the threshold's statistics
+    dark_ink = stages.ink_is_dark(clean, paper, ordered)
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
-    threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast)
+    threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast,
+                                        stages.contrast_sample(ordered, dark_ink))
     mask = clean_contrast > np.asarray(threshold)[..., None, None]
     mask &= (mask.mean((-2, -1)) <= config.max_ink_fraction)[..., None, None]
     return stages.ink_contrast(grey, paper, dark_ink), mask

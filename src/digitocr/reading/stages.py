@@ -118,7 +118,7 @@ def _subsample_step(height: int, width: int, limit: int) -> int:
     return int(np.ceil(np.sqrt(height * width / limit)))
 
 
-def _subsample(stack: np.ndarray, limit: int = 8192) -> np.ndarray:
+def _subsample(stack: np.ndarray, limit: int = 32768) -> np.ndarray:
     """Every k-th row and column of each picture, down to about ``limit`` pixels each -> (N, pixels).
 
     Plenty for medians and percentiles, far cheaper than all pixels of a large picture.
@@ -128,10 +128,17 @@ def _subsample(stack: np.ndarray, limit: int = 8192) -> np.ndarray:
     return sample.reshape(len(sample), -1)
 
 
+def sorted_sample(values: np.ndarray) -> np.ndarray:
+    """Each picture's pixels (..., H, W), subsampled (``_subsample``) and sorted -> (N, P): what the noise and
+    percentile statistics below are read from. Computed once by a caller, it serves several of them."""
+    stack, _ = _stack(values)
+    return np.sort(_subsample(stack), axis=1)
+
+
 def _noise_sigmas(stack: np.ndarray, ordered: np.ndarray | None = None) -> np.ndarray:
-    """Each picture's robust noise sigma; ``ordered``: its ``_subsample`` already sorted, when the caller has it."""
+    """Each picture's robust noise sigma; ``ordered``: its ``sorted_sample``, when the caller has it."""
     if ordered is None:
-        ordered = np.sort(_subsample(stack), axis=1)
+        ordered = sorted_sample(stack)
     return 1.4826 * _deviation_statistic(ordered, ordered.shape[1] // 2)
 
 
@@ -173,14 +180,15 @@ def noise_sigma(values: np.ndarray):
     return _per_picture(_noise_sigmas(stack), lead)
 
 
-def ink_is_dark(grey: np.ndarray, paper: np.ndarray):
+def ink_is_dark(grey: np.ndarray, paper: np.ndarray, ordered: np.ndarray | None = None):
     """Which way the ink goes: the side with more signal beyond the noise is the minority, i.e. ink.
 
     Judged on the whole picture against the estimated paper, not from a corner, so a dark border, a
-    shadow or a digit touching the edge does not flip it.
+    shadow or a digit touching the edge does not flip it. ``ordered``: ``sorted_sample(grey - paper)``, when
+    the caller has it.
     """
     difference, lead = _stack(grey - paper)
-    beyond = (3 * _noise_sigmas(difference) + 0.02)[:, None, None]
+    beyond = (3 * _noise_sigmas(difference, ordered) + 0.02)[:, None, None]
     dark = np.clip(-difference - beyond, 0, None).sum((1, 2))
     light = np.clip(difference - beyond, 0, None).sum((1, 2))
     return _per_picture(dark >= light, lead)
@@ -195,22 +203,28 @@ def ink_contrast(grey: np.ndarray, paper: np.ndarray, dark_ink) -> np.ndarray:
     return np.clip(difference, 0, None).astype(np.float32)
 
 
-def ink_threshold(contrast: np.ndarray, min_contrast: float):
+def contrast_sample(ordered_difference: np.ndarray, dark_ink) -> np.ndarray:
+    """``sorted_sample`` of ``ink_contrast(grey, paper, dark_ink)`` from ``sorted_sample(grey - paper)``, with no
+    second sort: the contrast is the difference, negated for dark ink, clipped at 0, and both keep the order."""
+    dark = np.asarray(dark_ink).reshape(-1, 1)
+    return np.clip(np.where(dark, -ordered_difference[:, ::-1], ordered_difference), 0, None)
+
+
+def ink_threshold(contrast: np.ndarray, min_contrast: float, ordered: np.ndarray | None = None):
     """(threshold, ink level) separating ink from paper, per picture; no ink: (inf, 0).
 
     Adaptive twice over: the lighting is already removed, and the cut sits at a fraction of this picture's
-    own ink strength but never within the noise (5 sigma above it).
+    own ink strength but never within the noise (5 sigma above it). ``ordered``: ``sorted_sample(contrast)``
+    (or ``contrast_sample``), when the caller has it.
     """
     stack, lead = _stack(contrast)
-    ordered = np.sort(_subsample(stack, limit=32768), axis=1)
+    if ordered is None:
+        ordered = sorted_sample(stack)
     top = int(0.997 * (ordered.shape[1] - 1))
     level = ordered[:, top]  # the 99.7th percentile
     # A small digit on a large page covers < 0.3 % of it: then the strongest pixel is the ink level.
     level = np.where(level < min_contrast, stack.max((1, 2)), level).astype(np.float64)
-    # A small picture's noise sample is the same pixels as the percentile's: no second sort.
-    same_sample = _subsample_step(*stack.shape[1:], 32768) == _subsample_step(*stack.shape[1:], 8192)
-    sigmas = _noise_sigmas(stack, ordered if same_sample else None)
-    threshold = np.maximum(np.maximum(5 * sigmas, 0.3 * level), min_contrast / 2)
+    threshold = np.maximum(np.maximum(5 * _noise_sigmas(stack, ordered), 0.3 * level), min_contrast / 2)
     no_ink = (level < min_contrast) | (threshold >= level)
     threshold, level = np.where(no_ink, np.inf, threshold), np.where(no_ink, 0.0, level)
     return _per_picture(threshold, lead), _per_picture(level, lead)
