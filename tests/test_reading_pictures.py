@@ -11,7 +11,9 @@ from PIL import Image, ImageDraw
 from digitocr.config import ModelConfig, ReadingConfig, TrainConfig
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
-from digitocr.reading.images import frame, open_picture, to_grey, to_working, upright, working_size
+from digitocr.reading.images import (
+    frame, load_working, load_working_many, open_picture, to_grey, to_working, upright, working_size,
+)
 from digitocr.reading.recognizer import prepare
 
 
@@ -59,6 +61,24 @@ def test_paths_bytes_pil_and_numpy_are_all_read_alike(tmp_path):
     images = [prepare(source)[0].image for source in sources]
     for image in images[1:]:
         assert np.allclose(image, images[0], atol=0.02)
+
+
+def test_a_batch_loads_each_picture_as_it_loads_alone():
+    """Grey pictures already at their working size (arrays, PNG bytes, PIL images) are converted as one stack;
+    those needing more (EXIF rotation, transparency, colour, scaling) take the picture's own path."""
+    small = seven(28)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sources = [np.asarray(small), encoded(small, "PNG"), small, encoded(small, "PNG", exif=exif.tobytes()),
+               encoded(small.convert("LA"), "PNG"), encoded(small.convert("RGB"), "PNG"), encoded(seven(), "PNG"),
+               np.asarray(seven(28)).astype(np.float32) / 255]
+    together = load_working_many(sources)
+    for source, (grey, mapping) in zip(sources, together):
+        alone, alone_mapping = load_working(source)
+        assert np.array_equal(grey, alone) and mapping == alone_mapping
+    assert not np.array_equal(together[3][0], together[1][0])  # the EXIF rotation was applied
+    with pytest.raises(ImageError, match="not a picture"):
+        load_working_many([encoded(small, "PNG"), b"not a picture"])
 
 
 def test_transparent_png_counts_as_paper_for_either_stroke_colour():

@@ -117,18 +117,22 @@ def _at_working_size(shape: tuple[int, int], config: ReadingConfig) -> bool:
 
 
 def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[tuple[np.ndarray, tuple]]:
-    """``load_working`` for each source, in order (raising for the first that cannot be read); grey uint8 arrays
-    already at their working size, an MNIST-sized batch, are converted together as one array."""
+    """``load_working`` for each source, in order (raising for the first that cannot be read); grey 8-bit
+    pictures already at their working size, an MNIST-sized batch of arrays or PNG files, are converted to
+    floats together as one array."""
     loaded: list = []
     ready: dict[tuple[int, int], bool] = {}  # array shape -> already at its working size, no frame
     same_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, source in enumerate(sources):
-        if isinstance(source, np.ndarray) and source.ndim == 2 and source.dtype == np.uint8 and source.size:
-            if source.shape not in ready:
-                ready[source.shape] = _at_working_size(source.shape, config)
-            if ready[source.shape]:
-                same_shape[source.shape].append(index)
-                loaded.append(source)
+        if not isinstance(source, (np.ndarray, Image.Image)):
+            source = open_picture(source, config)  # a file or bytes: decoded here, checked like the others below
+        if _plain_grey(source):
+            shape = source.shape if isinstance(source, np.ndarray) else (source.size[1], source.size[0])
+            if shape not in ready:
+                ready[shape] = _at_working_size(shape, config)
+            if ready[shape]:
+                same_shape[shape].append(index)
+                loaded.append(np.asarray(source))
                 continue
         loaded.append(load_working(source, config))
     for indices in same_shape.values():
@@ -136,6 +140,14 @@ def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[
         for index, grey in zip(indices, greys):
             loaded[index] = (grey, (1.0, 1.0, 0))
     return loaded
+
+
+def _plain_grey(source: np.ndarray | Image.Image) -> bool:
+    """Whether an array or picture's 8-bit values are its grey working pixels as they are, if the size is right:
+    nothing to rotate, flatten onto paper or convert."""
+    if isinstance(source, np.ndarray):
+        return source.ndim == 2 and source.dtype == np.uint8 and source.size > 0
+    return source.mode == "L" and not _has_alpha(source) and _orientation(source) == 1
 
 
 def shown_size(picture: Image.Image) -> tuple[int, int]:
