@@ -114,16 +114,12 @@ def _order_statistic(values: np.ndarray, k: int) -> np.ndarray:
     return np.sort(values, axis=-1)[..., k]
 
 
-def _subsample_step(height: int, width: int, limit: int) -> int:
-    return int(np.ceil(np.sqrt(height * width / limit)))
-
-
 def _subsample(stack: np.ndarray, limit: int = 32768) -> np.ndarray:
     """Every k-th row and column of each picture, down to about ``limit`` pixels each -> (N, pixels).
 
     Plenty for medians and percentiles, far cheaper than all pixels of a large picture.
     """
-    step = _subsample_step(stack.shape[1], stack.shape[2], limit)
+    step = int(np.ceil(np.sqrt(stack.shape[1] * stack.shape[2] / limit)))
     sample = stack[:, ::step, ::step] if step > 1 else stack
     return sample.reshape(len(sample), -1)
 
