@@ -19,12 +19,11 @@ import statistics
 import time
 
 import numpy as np
-import torch
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
+from digitocr.reading.parallel import MIN_SHARE, limit_threads
 from digitocr.reading.synthetic import make_samples
 from reading_accuracy import describe_model, naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
 
@@ -51,8 +50,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the last rows")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
-    threadpool_limits(1, user_api="blas")
+    limit_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
 
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
@@ -83,7 +81,7 @@ def main() -> None:
     if args.workers > 1:
         start = time.perf_counter()
         with Recognizer(args.model, workers=args.workers) as pool:
-            pool.read_many(mnist_pngs[:2 * args.workers * 32])  # starts the workers and warms them up
+            pool.read_many(mnist_pngs[:2 * args.workers * MIN_SHARE])  # starts the workers and warms them up
             started = time.perf_counter() - start
             for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
                 print(f"| {len(inputs)} MNIST-sized {title}, read_many on {args.workers} worker processes of one "

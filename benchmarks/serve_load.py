@@ -55,13 +55,10 @@ def multipart_request(png: bytes) -> bytes:
 
 
 def in_process_baseline(model: str, png: bytes, repeats: int) -> dict:
-    import torch
-    from threadpoolctl import threadpool_limits
-
     from digitocr.reading import Recognizer
+    from digitocr.reading.parallel import limit_threads
 
-    torch.set_num_threads(1)  # as the server runs it
-    threadpool_limits(1, user_api="blas")
+    limit_threads(1)  # as the server runs it
     recognizer = Recognizer(model)
     timings = []
     for _ in range(repeats + 1):  # the first one warms up
