@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitocr-installed
 
-.PHONY: setup data train test test-fast notebook clean
+.PHONY: setup browser data train test test-fast notebook clean
 
 setup: $(STAMP)
 
@@ -15,13 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The browser tests need Chromium: Debian's (installed when root with apt-get), else Playwright's own build.
+browser: setup
+	sh scripts/ensure-browser.sh $(BIN)/python
+
 data: setup
 	$(BIN)/digitocr data
 
 train: setup
 	$(BIN)/digitocr train
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -84,6 +84,8 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path, mnist_root):
     model_file = read_model_file(tmp_path / "model.pth")
     images, labels = read_mnist(train=False)
     predictions = predict_logits(model_file.model, to_float_images(images)).argmax(1)
-    # The reduced test accuracy the ranks reported is that of the saved model on all 10,000 images.
-    assert (predictions == labels).sum().item() / len(labels) == pytest.approx(summary["test_accuracy"], abs=1e-12)
+    # The reduced test accuracy the ranks reported is that of the saved model on all 10,000 images. Each rank
+    # read its half in other batches than this process does, so an image whose two best logits tie within
+    # float32 rounding may go either way: at most 2 of the 10,000.
+    assert (predictions == labels).sum().item() / len(labels) == pytest.approx(summary["test_accuracy"], abs=2e-4)
     assert model_file.metadata["metrics"]["test_accuracy"] == summary["test_accuracy"]

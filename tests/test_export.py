@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from digitocr.export import MODEL_CARD_NAME, export_model
 from digitocr.modelfile import load_model, save_model
 from digitocr.models import build_model
 from digitocr.onnx_runtime import OnnxBackend
+
+ONNX_LOGIT_TOLERANCE = 1e-4  # onnxruntime's kernels against torch's, float32 logits of size ~10
 
 # Run in a subprocess: any `import torch` (or torchvision, ...) fails, as on a runtime-only install.
 BLOCK_TORCH = """
@@ -89,7 +90,8 @@ def test_pt2_round_trip(untrained_model_file, tmp_path):
     for batch in (1, 5):
         pixels = torch.rand(batch, 1, 28, 28)
         with torch.no_grad():
-            assert torch.equal(program(pixels), model(pixels))
+            # The exported graph may decompose ops into other kernels than eager mode: equal up to float32 rounding.
+            torch.testing.assert_close(program(pixels), model(pixels), rtol=1e-5, atol=1e-5)
     assert (tmp_path / MODEL_CARD_NAME).is_file()
 
 
@@ -151,8 +153,13 @@ def test_onnx_equals_torch_on_the_whole_mnist_test_set(trained_model_path, tmp_p
         expected = load_model(trained_model_path)(pixels).numpy()
     logits = OnnxBackend(result.path).logits(pixels.numpy())
     assert logits.shape == (10000, 10)
-    assert np.array_equal(logits.argmax(1), expected.argmax(1))  # the same answer on all 10,000 images
-    assert np.abs(logits - expected).max() <= 1e-4
+    assert np.abs(logits - expected).max() <= ONNX_LOGIT_TOLERANCE
+    # The same answer on every image whose two best logits are further apart than the two runtimes may differ:
+    # a closer pair is a tie within rounding, which either runtime may break its own way on another CPU.
+    top_two = np.sort(expected, axis=1)[:, -2:]
+    decided = top_two[:, 1] - top_two[:, 0] > 2 * ONNX_LOGIT_TOLERANCE
+    assert decided.mean() > 0.99
+    assert np.array_equal(logits.argmax(1)[decided], expected.argmax(1)[decided])
     card = result.model_card.read_text()
     assert f"Overall: **{(expected.argmax(1) == labels.numpy()).mean():.2%}**" in card
 
@@ -164,8 +171,6 @@ def test_recognizer_reads_a_picture_with_onnx_and_no_torch(trained_model_path, t
     from digitocr.data import read_mnist
     from digitocr.reading import Recognizer
 
-    if "backend" not in inspect.signature(Recognizer).parameters:
-        pytest.skip("Recognizer(backend=...) arrives with the reading pipeline rewrite")
     onnx_path = export_model(trained_model_path, "onnx", out=tmp_path / "model.onnx").path
     images, labels = read_mnist(train=False)
     # A white page with a dark digit, as a user would photograph it: MNIST test image 0, inverted and enlarged.

@@ -1,6 +1,6 @@
 """End to end, as a person uses it: `digitocr serve` in its own process, driven by headless Chromium and raw sockets.
 
-Needs Debian's Chromium at /usr/bin/chromium (`.ci/run` installs it) and trains the session's real model.
+Needs Chromium (`make test` installs Debian's, see tests/browser.py) and trains the session's real model.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import base64
 import concurrent.futures
 import io
 import math
-import shutil
 import socket
 
 import httpx
@@ -17,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from browser import chromium_path
 from digitocr.serve.process import running_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 MB = 1024 * 1024
 
 # Strokes in pad fractions (0..1), MNIST-like: thick, centred, about 70 % of the pad's height. The placeholder
@@ -42,12 +41,15 @@ def server(trained_model_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"no browser at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    chromium = chromium_path()
+    if chromium is None:  # never a skip: `make test` installs one or says what to install
+        pytest.fail("no Chromium for the browser tests: run `make test` (it installs Debian's chromium) or "
+                    "`apt-get install chromium`")
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+        browser = playwright.chromium.launch(executable_path=chromium,
                                              args=["--headless", "--no-sandbox", "--disable-gpu"])
         yield browser
         browser.close()
