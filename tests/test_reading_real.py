@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -133,3 +134,29 @@ def test_low_resolution_training_reads_other_writers_small_scans_better(recogniz
 
     assert accuracy(Recognizer(tmp_path / "low.pth")) >= accuracy(recognizer) + 0.05
     assert result.test_accuracy >= 0.975
+
+
+def encoded(picture: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_deep_grey_pictures_are_scaled_not_clipped(recognizer, glyphs):
+    """16-bit PNGs and 32-bit integer or float TIFFs read as their 8-bit copies do, dim ones too (clipping at
+    255 turned a 16-bit page white: "58" read "44", a dim one nothing)."""
+    for sample in make_samples("number", 6, *glyphs, seed=5):
+        grey = np.asarray(Image.open(io.BytesIO(sample.data)).convert("L"), dtype=np.float64)
+        for brightness in (1.0, 0.5):  # as scanned, and a dim scan whose paper is at half of white
+            eight_bit = (grey * brightness).astype(np.uint8)
+            expected = recognizer.read(eight_bit).text
+            assert expected
+            deep = {
+                "16-bit PNG": encoded(Image.fromarray(eight_bit.astype(np.uint16) * 257), "PNG"),
+                "16-bit array": eight_bit.astype(np.uint16) * 257,
+                "32-bit TIFF of 16-bit values": encoded(Image.fromarray(eight_bit.astype(np.int32) * 257), "TIFF"),
+                "float TIFF in [0, 1]": encoded(Image.fromarray(eight_bit.astype(np.float32) / 255), "TIFF"),
+                "float TIFF in 0..65535": encoded(Image.fromarray(eight_bit.astype(np.float32) * 257), "TIFF"),
+            }
+            for name, source in deep.items():
+                assert recognizer.read(source).text == expected, f"{name} at brightness {brightness}"

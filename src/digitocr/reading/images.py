@@ -19,6 +19,9 @@ from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 
 TINY_FRAME = 4  # pixels of paper around a tiny picture once enlarged: MNIST's frame (a 20-px digit in 28 px)
+# Grey pictures of more than 8 bits a pixel, and the full-scale values of the integer depths they come in.
+DEEP_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+INTEGER_FULL_SCALES = (255.0, 65535.0, float(2**32 - 1))
 
 
 def open_picture(source, config: ReadingConfig = ReadingConfig()) -> Image.Image:
@@ -85,11 +88,32 @@ def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
 
 
 def _as_uint8(array: np.ndarray) -> np.ndarray:
-    """Floats are taken as [0, 1] (as the model sees them); other integers as 0..255."""
+    """Float arrays are taken as [0, 1] (as the model sees them); integers are scaled by their real range."""
     if array.dtype == np.uint8:
         return array
-    scale = 255.0 if np.issubdtype(array.dtype, np.floating) else 1.0
-    return np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    full_scale = 1.0 if np.issubdtype(array.dtype, np.floating) else _full_scale(array)
+    return _scaled_uint8(array, full_scale)
+
+
+def _full_scale(values: np.ndarray, candidates: tuple[float, ...] = INTEGER_FULL_SCALES) -> float:
+    """The value that means full brightness: a 16-bit array's 65,535, else the smallest candidate that holds the
+    brightest pixel (16-bit scans often arrive as 32-bit pictures; 0..255 values in a wide type stay as they are)."""
+    if values.dtype == np.uint16:
+        return 65535.0
+    brightest = float(np.nanmax(values)) if values.size else 0.0
+    return next((scale for scale in candidates if brightest <= scale), candidates[-1])
+
+
+def _scaled_uint8(values: np.ndarray, full_scale: float) -> np.ndarray:
+    return np.clip(np.nan_to_num(values.astype(np.float32) * np.float32(255.0 / full_scale)), 0, 255).astype(np.uint8)
+
+
+def _eight_bit(picture: Image.Image) -> Image.Image:
+    """A grey picture of more than 8 bits (16-bit PNG, 32-bit integer or float TIFF) -> 8-bit grey, scaled by the
+    range its values come from: clipping at 255 would turn a 16-bit page white and its strokes into noise."""
+    values = np.asarray(picture)
+    full_scale = _full_scale(values, (1.0, *INTEGER_FULL_SCALES) if picture.mode == "F" else INTEGER_FULL_SCALES)
+    return Image.fromarray(_scaled_uint8(values, full_scale))
 
 
 def load_working(source, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, tuple[float, float, int]]:
@@ -201,7 +225,9 @@ def to_working(picture: Image.Image, config: ReadingConfig = ReadingConfig()) ->
     margin = frame(picture.size, config)
     if picture.format == "JPEG" and size[0] < picture.size[0] // 2:
         picture.draft(picture.mode, (size[0], size[1]))  # JPEG decodes straight at 1/2..1/8 scale: much faster
-    if picture.mode not in ("L", "LA", "RGB", "RGBA"):
+    if picture.mode in DEEP_GREY_MODES:
+        picture = _eight_bit(picture)
+    elif picture.mode not in ("L", "LA", "RGB", "RGBA"):
         picture = picture.convert("RGBA" if _has_alpha(picture) else "RGB")
     if picture.size != size:
         picture = picture.resize(size, Image.BILINEAR, reducing_gap=2.0)  # anti-aliased when shrinking
