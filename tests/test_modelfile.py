@@ -51,6 +51,32 @@ def test_tampered_weights_are_refused(saved):
         load_model(path)
 
 
+@pytest.mark.parametrize("change", [
+    lambda payload: payload["config"]["model"].update(activation="tanh"),  # loaded silently, read 8 for a 7
+    lambda payload: payload["metrics"].update(test_accuracy=0.99),
+    lambda payload: payload["normalization"].update(mean=0.5),
+    lambda payload: payload["class_names"].reverse(),
+    lambda payload: payload.update(data_sha256="cd" * 32),
+    lambda payload: payload.update(note="added"),
+])
+def test_a_changed_setting_or_claim_is_refused(saved, change):
+    path, _, _ = saved
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="changed after it was written"):
+        load_model(path)
+
+
+def test_a_file_of_the_previous_format_is_refused_with_advice(saved):
+    path, _, _ = saved
+    payload = torch.load(path, weights_only=True)
+    payload["format_version"] = 1
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="version 1.*train it again"):
+        load_model(path)
+
+
 def test_truncated_file_is_refused(saved):
     path, _, _ = saved
     path.write_bytes(path.read_bytes()[:1000])

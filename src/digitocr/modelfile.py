@@ -1,13 +1,15 @@
 """``trained_model.pth``: weights + config + metadata in a plain dict, loaded with ``weights_only=True``.
 
 Loading rebuilds the model from the stored config and never unpickles a module, so a hostile file cannot
-run code. A digest of the weights, stored beside them, catches a file changed after it was written.
+run code. A digest of everything the file holds (weights, config, normalisation, class names, metrics, ...),
+stored beside it, catches a file changed after it was written.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import platform
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ from digitocr.errors import DigitOCRError, ModelFileError
 from digitocr.models import build_model
 
 MODEL_FORMAT = "digitocr-model"
-MODEL_FORMAT_VERSION = 1
+# 2: the digest covers every field, not only the weights (a version-1 file's config could be changed unseen).
+MODEL_FORMAT_VERSION = 2
+CONTENT_DIGEST = "content_sha256"  # the key of the whole file's digest
 
 
 @dataclass
@@ -42,12 +46,26 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def content_digest(payload: dict) -> str:
+    """SHA-256 of everything in a model file but this digest: the weights by their digest, every other field as
+    canonical JSON. What decides what the model computes (config, normalisation) and what it claims (class
+    names, metrics, data hash) is covered, so changing any of it is caught like a changed weight."""
+    fields = {key: value for key, value in payload.items() if key not in ("state_dict", CONTENT_DIGEST)}
+    fields["weights_sha256"] = weights_digest(payload["state_dict"])
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
 def save_model(path: str | Path, model: nn.Module, config: TrainConfig, metrics: dict | None = None,
                data_sha256: str | None = None, extra: dict | None = None) -> Path:
     """Write the model file atomically (temporary name, then rename) and return its path."""
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
     from digitocr import __version__
+
+    try:  # its version only: importing torchvision costs about a second
+        torchvision_version = version("torchvision")
+    except PackageNotFoundError:
+        torchvision_version = None
 
     state_dict = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     payload = {
@@ -60,11 +78,12 @@ def save_model(path: str | Path, model: nn.Module, config: TrainConfig, metrics:
         "class_names": list(CLASS_NAMES),
         "metrics": metrics or {},
         "data_sha256": data_sha256,
-        "versions": {"digitocr": __version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+        "versions": {"digitocr": __version__, "torch": str(torch.__version__), "torchvision": torchvision_version,
                      "python": platform.python_version()},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
+    payload[CONTENT_DIGEST] = content_digest(payload)
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,10 +108,17 @@ def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> Mod
         raise ModelFileError(f"{path} is not a digitocr model file")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
         raise ModelFileError(f"{path} has model format version {payload.get('format_version')}; "
-                             f"this digitocr reads version {MODEL_FORMAT_VERSION}")
+                             f"this digitocr reads version {MODEL_FORMAT_VERSION} (train it again with `digitocr train`)")
     state_dict = payload.get("state_dict")
     if not isinstance(state_dict, dict) or payload.get("weights_sha256") != weights_digest(state_dict):
         raise ModelFileError(f"{path} was changed after it was written (weights do not match their digest)")
+    try:
+        intact = payload.get(CONTENT_DIGEST) == content_digest(payload)
+    except (TypeError, ValueError):  # a field JSON cannot hold was put in after saving
+        intact = False
+    if not intact:
+        raise ModelFileError(f"{path} was changed after it was written (its settings or metadata do not match "
+                             f"their digest)")
     try:
         config = TrainConfig.from_dict(payload["config"])
         model = build_model(config.model)
