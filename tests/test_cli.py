@@ -116,3 +116,18 @@ def test_ctrl_c_then_resume_finishes_the_run(tmp_path, mnist_root):
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 30 and (tmp_path / "m.pth").is_file()
     assert not checkpoint.exists()  # the finished run's checkpoint is cleaned up
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"epochs": "two"}, "train setting 'epochs' must be a whole number, got 'two'"),
+    ({"model": {"hidden": 256}}, "model setting 'hidden' must be a list of whole numbers, got 256"),
+    ({"lr": True}, "train setting 'lr' must be a number, got True"),
+    ({"data": {"val_size": 1.5}}, "data setting 'val_size' must be a whole number, got 1.5"),
+    ({"augment": {"affine": "yes"}}, "augment setting 'affine' must be true or false, got 'yes'"),
+    ({"data": {"data_dir": 3}}, "data setting 'data_dir' must be a string or null, got 3"),
+])
+def test_a_config_file_with_a_wrongly_typed_value_is_one_line_naming_it(tmp_path, settings, message):
+    (tmp_path / "bad.json").write_text(json.dumps(settings))
+    result = run_cli("train", "--config", "bad.json", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"digitocr: error: {message}"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,9 +196,45 @@ def _build(kind: type, values: Any, section: str, **fixed: Any) -> Any:
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown {section} setting(s): {', '.join(unknown)}")
-    # JSON has no tuples; dataclass fields typed as tuples get them back so configs compare equal.
-    coerced = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
+    field_types = typing.get_type_hints(kind)
+    coerced = {name: _checked(value, field_types[name], f"{section} setting {name!r}") for name, value in values.items()}
     return kind(**coerced, **fixed)
+
+
+def _checked(value: Any, expected: Any, name: str) -> Any:
+    """``value`` as the field's type wants it, or a ConfigError naming the setting and the type (a JSON config
+    is typed by hand: "two" epochs must fail here, not as a TypeError deep in training)."""
+    options = typing.get_args(expected) if typing.get_origin(expected) in (typing.Union, types.UnionType) else ()
+    if options:
+        if value is None and type(None) in options:
+            return None
+        expected = next(option for option in options if option is not type(None))
+    if typing.get_origin(expected) is tuple:
+        # JSON has no tuples; fields typed as tuples get them back so configs compare equal.
+        items = typing.get_args(expected)
+        item_type = items[0]
+        fits = isinstance(value, (list, tuple)) and (items[-1] is Ellipsis or len(value) == len(items))
+        if fits and all(_is(item, item_type) for item in value):
+            return tuple(float(item) if item_type is float else item for item in value)
+        raise ConfigError(f"{name} must be a list of {_describe(item_type, plural=True)}"
+                          f"{'' if items[-1] is Ellipsis else f' of length {len(items)}'}, got {value!r}")
+    if not _is(value, expected):
+        raise ConfigError(f"{name} must be {_describe(expected)}{' or null' if options else ''}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def _is(value: Any, expected: type) -> bool:
+    if expected is float:  # a whole number is a number too; True is not
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _describe(expected: type, plural: bool = False) -> str:
+    names = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers"),
+             bool: ("true or false", "true or false values"), str: ("a string", "strings")}
+    return names.get(expected, (expected.__name__,) * 2)[plural]
 
 
 @dataclass
