@@ -95,9 +95,10 @@ def test_same_command_twice_gives_the_same_accuracy(tmp_path, mnist_root):
 
 
 @pytest.mark.slow
-def test_ctrl_c_then_resume_finishes_the_run(tmp_path, mnist_root):
-    args = [*DIGITOCR, "train", "--epochs", "30", "--out", str(tmp_path / "m.pth"), "--data-dir", str(mnist_root)]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_ctrl_c_then_the_printed_resume_command_finishes_the_run_where_it_was_going(tmp_path, mnist_root):
+    out = tmp_path / "not" / "yet" / "m.pth"  # a folder that does not exist yet: made before training starts
+    args = [*DIGITOCR, "train", "--epochs", "30", "--out", str(out), "--data-dir", str(mnist_root)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     # Wait until training has really started (the first progress bar), then press Ctrl-C.
     deadline = time.time() + 300
     seen = ""
@@ -106,16 +107,46 @@ def test_ctrl_c_then_resume_finishes_the_run(tmp_path, mnist_root):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    checkpoint = tmp_path / "m.ckpt"
-    assert checkpoint.is_file() and f"--resume {checkpoint}" in stderr and "Traceback" not in stderr
+    checkpoint = out.with_name("m.ckpt")
+    assert checkpoint.is_file() and "Traceback" not in stderr
+    message = [line for line in stderr.splitlines() if "interrupted" in line]
+    assert message and message[-1].startswith("digitocr: training interrupted")  # on a line of its own
+    resume = message[-1].split("continue with ")[1].rstrip(")").split()
+    assert resume == ["--resume", str(checkpoint)]
 
-    # Shorten the rest: resume uses the checkpoint's own settings, so resume it as it is but only check it runs on.
-    resumed = subprocess.run([*DIGITOCR, "train", "--resume", str(checkpoint), "--json", "--quiet",
-                              "--out", str(tmp_path / "m.pth")], capture_output=True, text=True, timeout=900)
+    # Exactly the printed command, from another folder holding a model of its own: that one is left alone.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "trained_model.pth").write_bytes(b"someone's model")
+    resumed = subprocess.run([*DIGITOCR, "train", *resume, "--json", "--quiet"], capture_output=True, text=True,
+                             timeout=900, cwd=elsewhere)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
-    assert summary["epochs"] == 30 and (tmp_path / "m.pth").is_file()
+    assert summary["epochs"] == 30 and summary["model_path"] == str(out) and out.is_file()
+    assert (elsewhere / "trained_model.pth").read_bytes() == b"someone's model"
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["trained_model.pth"]
     assert not checkpoint.exists()  # the finished run's checkpoint is cleaned up
+
+
+def test_an_out_path_that_cannot_be_written_is_refused_before_training(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    if os.access(read_only, os.W_OK):  # root writes anywhere; sysfs refuses new files even to root
+        read_only = Path("/sys/kernel")
+    for out, message in [(folder, f"the model path {folder} is a folder"),
+                         (read_only / "m.pth", f"cannot write the model file {read_only / 'm.pth'}"),
+                         (tmp_path / "a-file" / "m.pth", f"{tmp_path / 'a-file'} is a file, not a folder")]:
+        (tmp_path / "a-file").write_text("not a folder")
+        started = time.perf_counter()
+        result = run_cli("train", "--out", str(out), "--data-dir", str(tmp_path / "no-mnist-here"), cwd=tmp_path)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        # One line, and before any data was looked for (no MNIST line on stderr).
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("digitocr: error: ") and message in line
+    assert sorted(path.name for path in folder.iterdir()) == []  # no hidden temporary left behind
 
 
 @pytest.mark.parametrize("settings, message", [

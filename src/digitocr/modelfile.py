@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,24 @@ def content_digest(payload: dict) -> str:
     fields = {key: value for key, value in payload.items() if key not in ("state_dict", CONTENT_DIGEST)}
     fields["weights_sha256"] = weights_digest(payload["state_dict"])
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def writable_model_path(path: str | Path) -> Path:
+    """``path`` made absolute, once it is sure that a model file can be written there (its folder made if
+    missing): checked before training, so that a typo or a read-only folder does not cost a trained model."""
+    path = Path(path).expanduser().absolute()
+    if path.is_dir():
+        raise ModelFileError(f"the model path {path} is a folder; give a file path such as {path / 'model.pth'}")
+    existing = next(folder for folder in path.parents if folder.exists())
+    if not existing.is_dir():
+        raise ModelFileError(f"cannot write the model file {path}: {existing} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe-"):
+            pass
+    except OSError as error:
+        raise ModelFileError(f"cannot write the model file {path}: {error.strerror or error}") from None
+    return path
 
 
 def save_model(path: str | Path, model: nn.Module, config: TrainConfig, metrics: dict | None = None,

@@ -15,7 +15,7 @@ from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.data import MNISTData, load_mnist
 from digitocr.data.sources import Log, log_to_stderr
 from digitocr.evaluation import evaluate
-from digitocr.modelfile import save_model
+from digitocr.modelfile import save_model, writable_model_path
 from digitocr.models import ShiftTTA, build_model
 from digitocr.training import History, TrainCallbacks, accuracy, default_checkpoint_path, fit, resolve_device
 
@@ -62,14 +62,18 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     device = distributed.init_from_env(resolve_device(config.device))  # joins torchrun's ranks, if any
     if not distributed.is_main():
         log = _silent
+    # Before any data or training: where the model goes must be writable. The checkpoint beside it records
+    # the absolute path, so a resumed run saves there from whatever folder it is started in.
+    model_target = writable_model_path(out) if out is not None and distributed.is_main() else None
     if data is None:
         data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=log)
     torch.manual_seed(config.seed)
     model = build_model(config.model).to(device)
     # Without a model path (tuning trials) an interrupted run must not overwrite the user's trained_model.ckpt.
-    checkpoint = default_checkpoint_path(out) if out is not None else None
+    checkpoint = default_checkpoint_path(model_target) if model_target is not None else None
     started = time.perf_counter()
-    history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume)
+    history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume,
+                  model_path=model_target)
     train_seconds = time.perf_counter() - started
     reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
     metrics = evaluate(reported, data.test) if evaluate_test else {"test_accuracy": math.nan, "per_class": {}}
@@ -80,7 +84,7 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
             "test_accuracy": metrics["test_accuracy"], "val_accuracy": val_accuracy,
             "per_class": metrics["per_class"], "train_seconds": train_seconds,
             "epochs": len(history.epochs), "history": history.to_list()})
-        if resume is not None and Path(resume) == checkpoint:
+        if resume is not None and Path(resume).absolute() == checkpoint:
             checkpoint.unlink(missing_ok=True)  # the run it saved is finished
     return TrainResult(model=model, config=config, history=history, val_accuracy=val_accuracy,
                        test_accuracy=metrics["test_accuracy"], metrics=metrics, train_seconds=train_seconds,

@@ -182,11 +182,13 @@ class _Position:
 
 
 def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: TrainCallbacks | None = None,
-        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None) -> History:
+        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None,
+        model_path: str | Path | None = None) -> History:
     """Train ``model`` in place on ``data.train``, validating on ``data.val`` after each epoch.
 
     The model ends with the weights of its best validation epoch. Ctrl-C saves a checkpoint to
-    ``checkpoint_path`` and raises TrainingInterrupted; ``resume_from`` continues from such a file.
+    ``checkpoint_path`` (recording ``model_path``, where the finished run is to be saved) and raises
+    TrainingInterrupted; ``resume_from`` continues from such a file.
     """
     callbacks = callbacks or TrainCallbacks()
     device = next(model.parameters()).device
@@ -220,7 +222,8 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                                                    shard=distributed.shard):
                 if interrupt.raised:
                     raise TrainingInterrupted(str(_save_checkpoint(
-                        checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy)))
+                        checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy,
+                        model_path)))
                 step = epoch * steps_per_epoch + position.step_in_epoch
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(config, step, total_steps)
@@ -268,10 +271,12 @@ def default_checkpoint_path(model_path: str | Path) -> Path:
     return path.with_name(path.stem + ".ckpt")
 
 
-def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy) -> Path:
-    path = Path(path or "digitocr-interrupted.ckpt")
+def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy,
+                     model_path) -> Path:
+    path = Path(path or "digitocr-interrupted.ckpt").absolute()  # the resume command works from any folder
     payload = {
         "format": CHECKPOINT_FORMAT,
+        "model_path": None if model_path is None else str(model_path),
         "config": config.to_dict(),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),

@@ -40,4 +40,10 @@ class EpochProgressBars(TrainCallbacks):
         accuracy = "n/a" if math.isnan(stats.val_accuracy) else f"{stats.val_accuracy:.2%}"
         rate = self.images / max(stats.seconds, 1e-9)
         self.bar.set_postfix_str(f"loss {stats.train_loss:.4f}, val acc {accuracy}, {rate:,.0f} img/s")
-        self.bar.close()
+        self.close()
+
+    def close(self) -> None:
+        """End a bar left open by an interruption, so what is printed next starts on a line of its own."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

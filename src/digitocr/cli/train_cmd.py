@@ -79,9 +79,10 @@ def register(subparsers) -> None:
                            help="bf16 autocast for speed; auto uses it where the hardware computes bf16 natively")
     run_group.add_argument("--config", metavar="FILE.json", help="settings from a JSON file "
                            "(as stored by `digitocr tune`); flags override it")
-    run_group.add_argument("--out", default=DEFAULT_MODEL_PATH, metavar="PATH", help="where to save the model")
+    run_group.add_argument("--out", metavar="PATH", help=f"where to save the model (default {DEFAULT_MODEL_PATH}; "
+                           "with --resume: where the interrupted run was to save it)")
     run_group.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint "
-                           "(its own settings are used)")
+                           "(its own settings and model path are used)")
     run_group.add_argument("--quiet", action="store_true", help="no progress bars")
     add_report_dir(run_group)
     add_json(run_group)
@@ -115,14 +116,21 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.pipeline import train
     from digitocr.training import read_checkpoint
 
+    out = args.out or DEFAULT_MODEL_PATH
     if args.resume:
-        config = TrainConfig.from_dict(read_checkpoint(args.resume)["config"])
-        info(f"resuming from {args.resume} with its own settings")
+        checkpoint = read_checkpoint(args.resume)
+        config = TrainConfig.from_dict(checkpoint["config"])
+        out = args.out or checkpoint.get("model_path") or out
+        info(f"resuming from {args.resume} with its own settings; the model goes to {out}")
     else:
         config = config_from_args(args)
     # Under torchrun every rank runs this; rank 0 alone shows progress and prints the result.
     callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs)
-    result = train(config, out=args.out, callbacks=callbacks, resume=args.resume)
+    try:
+        result = train(config, out=out, callbacks=callbacks, resume=args.resume)
+    finally:
+        if callbacks is not None:
+            callbacks.close()  # an interrupted epoch's bar ends its line before the message below it
     if not distributed.is_main():
         return 0
     if args.report_dir:
