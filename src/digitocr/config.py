@@ -25,6 +25,12 @@ NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 
 DEFAULT_MODEL_PATH = "trained_model.pth"
+DEVICES = ("auto", "cpu", "cuda", "mps")  # what --device takes everywhere, and cuda:N
+DEVICE_NAMES = ", ".join(DEVICES) + ", or cuda:N"  # for error messages
+
+
+def is_device_name(name: str) -> bool:
+    return name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit())
 
 
 @dataclass
@@ -145,8 +151,7 @@ class TrainConfig:
              "low-resolution sizes must satisfy 2 <= min <= max <= 20 (pixels of the 20-pixel digit box)"),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
-            (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
-             f"unknown device {self.device!r} (auto, cpu, cuda, mps)"),
+            (is_device_name(self.device), f"unknown device {self.device!r} ({DEVICE_NAMES})"),
         ]
         for ok, message in checks:
             if not ok:

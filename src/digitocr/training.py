@@ -57,21 +57,6 @@ class TrainCallbacks:
     def on_epoch_end(self, stats: EpochStats) -> None: ...  # may raise to stop training (e.g. pruning)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; asking for one that is absent is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for, but no CUDA GPU is available (try --device cpu)")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device mps was asked for, but Apple's MPS is not available (try --device cpu)")
-    return torch.device(name)
-
-
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether to train under bf16 autocast: asked for, or ``auto`` on hardware with native bf16 arithmetic.
 

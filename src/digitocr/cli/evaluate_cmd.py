@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.data.memory import Split
     from digitocr.evaluation import evaluate
     from digitocr.modelfile import read_model_file
-    from digitocr.training import resolve_device
+    from digitocr.devices import resolve_device
 
     model_file = read_model_file(args.model, device=resolve_device(args.device))
     images, labels = read_mnist(args.data_dir, train=False)

@@ -30,11 +30,13 @@ def run(args: argparse.Namespace) -> int:
                              f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH")
     import uvicorn
 
+    from digitocr.devices import resolve_device
     from digitocr.modelfile import read_model_file
     from digitocr.reading.parallel import limit_threads
     from digitocr.serve import ServeSettings, create_app
 
-    read_model_file(args.model)  # a damaged file fails here in one line, not in a server start-up traceback
+    # A wrong device or a damaged file fails here in one line, not in a traceback once the server has started.
+    read_model_file(args.model, device=resolve_device(args.device))
     # Requests run in parallel threads already; intra-op threads on top of them only fight over the cores:
     # torch's, and numpy's BLAS (its threads spin-waiting beside busy request threads made a read 2-3x slower).
     limit_threads(1)

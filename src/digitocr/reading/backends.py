@@ -13,9 +13,10 @@ import numpy as np
 
 class TorchBackend:
     def __init__(self, model_path: str | os.PathLike, device: str | None = None):
+        from digitocr.devices import resolve_device
         from digitocr.modelfile import read_model_file
 
-        self.device = device or "cpu"
+        self.device = resolve_device(device or "cpu")
         self.model_file = read_model_file(model_path, device=self.device)
         self.model = self.model_file.model
         self.metadata = self.model_file.metadata

@@ -18,7 +18,7 @@ import numpy as np
 from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
 from digitocr.reading import stages
 from digitocr.reading.backends import make_backend
-from digitocr.errors import ImageError
+from digitocr.errors import ConfigError, ImageError
 from digitocr.reading.images import load_working_many, open_picture
 from digitocr.reading.segment import CutLattice, digit_choices, find_components
 
@@ -173,7 +173,7 @@ class Recognizer:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if workers > 1 and device not in (None, "cpu"):
-            raise ValueError(f"workers read on CPU cores; with device {device!r} leave workers at 1")
+            raise ConfigError(f"workers read on CPU cores; with device {device!r} leave workers at 1")
         self.model_path = Path(model_path or DEFAULT_MODEL_PATH)
         self.config = config or ReadingConfig()
         self.backend = make_backend(self.model_path, device, backend)
