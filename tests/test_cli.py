@@ -194,3 +194,13 @@ def test_a_config_file_with_a_wrongly_typed_value_is_one_line_naming_it(tmp_path
     result = run_cli("train", "--config", "bad.json", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"digitocr: error: {message}"]
+
+
+def test_train_help_gives_each_models_own_defaults():
+    from digitocr.presets import preset_config
+
+    mlp, cnn = preset_config("mlp", "fast"), preset_config("cnn", "fast")
+    assert mlp.epochs != cnn.epochs  # else this test shows nothing
+    shown = " ".join(run_cli("train", "--help").stdout.split())
+    assert f"(default mlp {mlp.epochs}, cnn {cnn.epochs})" in shown
+    assert f"CNN block widths (default {','.join(map(str, cnn.model.channels))})" in shown

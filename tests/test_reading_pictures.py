@@ -134,6 +134,12 @@ def test_pictures_over_the_pixel_limit_and_bombs_are_refused():
         open_picture(bomb)
     with pytest.raises(ImageError, match="bytes"):
         open_picture(b"x" * 200, ReadingConfig(max_bytes=100))
+    # Past Pillow's own guards (89,478,485 and 178,956,970 pixels) too, the one limit named is ours.
+    for size in ((10_000, 10_000), (14_000, 14_000)):
+        with pytest.raises(ImageError) as refused:
+            open_picture(encoded(Image.new("1", size), "PNG"))
+        assert "40,000,000 pixels" in str(refused.value)
+        assert "89,478,485" not in str(refused.value) and "178956970" not in str(refused.value)
 
 
 @pytest.mark.parametrize("source, message", [

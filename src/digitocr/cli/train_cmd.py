@@ -28,25 +28,39 @@ CONFIG_FLAGS = {
 }
 
 
+def default_of(dest: str, *models: str) -> str:
+    """A flag's default as each model's default preset sets it (the CNN's epochs, batch and lr are not the MLP's),
+    for ``models`` (default: all); flags after a --preset override that preset's value instead."""
+    section, name = CONFIG_FLAGS[dest]
+    shown = {}
+    for model in models or PRESETS:
+        config = preset_config(model, DEFAULT_PRESET)
+        value = getattr(config if section is None else getattr(config, section), name)
+        shown[model] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    if len(set(shown.values())) == 1:
+        return f"default {next(iter(shown.values()))}"
+    return "default " + ", ".join(f"{model} {value}" for model, value in shown.items())
+
+
 def register(subparsers) -> None:
-    defaults = TrainConfig()
     parser = subparsers.add_parser(
         "train", help="train a model on MNIST and save it",
         description="Train a classifier on MNIST (validation split for model selection), report its test "
-                    "accuracy once, and save it. Settings: --preset (or --config FILE) < flags.",
+                    "accuracy once, and save it. Settings: --preset (or --config FILE) < flags. The defaults shown "
+                    f"are each model's {DEFAULT_PRESET} preset's; another preset sets its own.",
         epilog="presets (--model M --preset P):\n" + describe_presets(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=list(PRESETS), help=f"architecture (default {defaults.model.name})")
+    model.add_argument("--model", choices=list(PRESETS), help=f"architecture (default {TrainConfig().model.name})")
     model.add_argument("--preset", choices=preset_names(),
                        help=f"named settings for the model, listed below (default {DEFAULT_PRESET})")
     model.add_argument("--hidden", type=int_list, metavar="W1,W2",
-                       help=f"MLP hidden widths (default {','.join(map(str, defaults.model.hidden))})")
+                       help=f"MLP hidden widths ({default_of('hidden', 'mlp')})")
     model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh"])
     model.add_argument("--dropout", type=fraction, help="dropout after each hidden layer")
     model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     model.add_argument("--channels", type=int_list, metavar="C1,C2",
-                       help=f"CNN block widths (default {','.join(map(str, defaults.model.channels))})")
+                       help=f"CNN block widths ({default_of('channels', 'cnn')})")
     regular = parser.add_argument_group("augmentation and averaging")
     regular.add_argument("--affine", action=argparse.BooleanOptionalAction, default=None,
                          help="random rotation, shift, scale and shear of training batches")
@@ -58,14 +72,14 @@ def register(subparsers) -> None:
     regular.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                          help="report accuracy averaged over 1-pixel shifts of each test image")
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--epochs", type=positive_int, help=f"(default {defaults.epochs})")
-    optim.add_argument("--batch-size", type=positive_int, help=f"(default {defaults.batch_size})")
-    optim.add_argument("--lr", type=positive_float, help=f"peak learning rate (default {defaults.lr})")
-    optim.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"(default {defaults.optimizer})")
+    optim.add_argument("--epochs", type=positive_int, help=f"({default_of('epochs')})")
+    optim.add_argument("--batch-size", type=positive_int, help=f"({default_of('batch_size')})")
+    optim.add_argument("--lr", type=positive_float, help=f"peak learning rate ({default_of('lr')})")
+    optim.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"({default_of('optimizer')})")
     optim.add_argument("--momentum", type=fraction, help="SGD momentum / Adam beta1")
     optim.add_argument("--weight-decay", type=float)
     optim.add_argument("--schedule", choices=["onecycle", "cosine", "constant"],
-                       help=f"learning-rate schedule (default {defaults.schedule})")
+                       help=f"learning-rate schedule ({default_of('schedule')})")
     optim.add_argument("--warmup-fraction", type=fraction, help="share of steps spent warming up")
     optim.add_argument("--label-smoothing", type=fraction)
     optim.add_argument("--patience", type=non_negative_int, help="early stopping after N epochs without "

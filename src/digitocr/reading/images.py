@@ -62,8 +62,10 @@ def _decode(data: bytes, config: ReadingConfig) -> Image.Image:
             return picture
         except ImageError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise ImageError(f"refused a possible decompression bomb: {error}") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            # Pillow's own, higher guard fired before our header check: name our limit, the one that applies.
+            raise ImageError(f"the picture has more than {config.max_pixels:,} pixels, the limit (a decompression "
+                             "bomb, or a photo to scale down first)") from None
         except UnidentifiedImageError:
             raise ImageError("not a picture Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF, ...)") from None
         except (OSError, ValueError, SyntaxError, EOFError) as error:
