@@ -14,7 +14,7 @@ from digitocr.reading import Recognizer
 from digitocr.reading.images import (
     frame, load_working, load_working_many, open_picture, to_grey, to_working, upright, working_size,
 )
-from digitocr.reading.recognizer import prepare
+from digitocr.reading.candidates import prepare
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_reading_pictures_needs_no_torch_scipy_or_opencv():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from digitocr.reading.recognizer import prepare; "
+    code = ("import sys, numpy as np; from digitocr.reading.candidates import prepare; "
             "prepare(np.full((40, 40), 255, np.uint8)); "
             "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

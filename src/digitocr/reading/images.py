@@ -81,11 +81,16 @@ def _check_size(size: tuple[int, int], config: ReadingConfig) -> None:
                          f"{config.max_pixels:,} (a decompression bomb, or a photo to scale down first)")
 
 
-def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
+def check_array(array: np.ndarray, config: ReadingConfig = ReadingConfig()) -> np.ndarray:
+    """The array itself if it can be read as a picture, else an ImageError (its shape, or too many pixels)."""
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ImageError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
     _check_size((array.shape[1], array.shape[0]), config)
-    array = _as_uint8(array)
+    return array
+
+
+def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
+    array = _as_uint8(check_array(array, config))
     return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
 
 

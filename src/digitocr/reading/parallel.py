@@ -7,21 +7,21 @@ torch and BLAS thread pools are running can deadlock), once per pool: each impor
 model once (about two seconds), then reads every share it is given with one torch and one BLAS thread.
 
 Each helper has a pipe of its own, written and read by the caller's thread: a share is sent in full before
-the caller starts on its own share, and the answers are read once it is done. (With a process-pool executor
-the share travelled through a feeder thread that had to win the GIL from the busy caller, so a helper often
-started its share late.)
+the caller starts on its own share, and the answers are read once it is done. The pool knows nothing of the
+reader but a factory and its ``read_each``. (With a process-pool executor the share travelled through a
+feeder thread that had to win the GIL from the busy caller, so a helper often started its share late.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 
-from digitocr.config import ReadingConfig
 from digitocr.errors import DigitOCRError
+from digitocr.reading.results import pack_answers, unpack_answers
 
 HELPER_DIED = "a reading worker process died (its own error, if it had one, is on stderr); the batch was not read"
 MIN_SHARE = 32  # fewer pictures per process than this are read by the caller alone: shipping them costs more
@@ -46,29 +46,26 @@ def limit_threads(count: int = 1):
     return restore
 
 
-def _serve(connection, model_path: str, device: str | None, backend: str, config: ReadingConfig) -> None:
-    """A helper process: read each (method, pictures) that arrives and send back ("ok", packed answers) or
-    ("error", exception), until None or a closed pipe."""
-    from digitocr.reading.recognizer import Recognizer
-
+def _serve(connection, make_reader: Callable) -> None:
+    """A helper process: ``make_reader()`` once, then ``read_each`` every share that arrives and send back
+    ("ok", packed answers) or ("error", exception), until None or a closed pipe."""
     limit_threads(1)
     try:
-        recognizer, failure = Recognizer(model_path, device=device, backend=backend, config=config), None
+        reader, failure = make_reader(), None
     except Exception as error:  # reported with every request, so the caller sees why
-        recognizer, failure = None, DigitOCRError(f"a reading worker could not start: {error}")
+        reader, failure = None, DigitOCRError(f"a reading worker could not start: {error}")
     while True:
         try:
-            message = connection.recv()
+            pictures = connection.recv()
         except (EOFError, OSError):
             return
-        if message is None:
+        if pictures is None:
             return
-        method, pictures = message
         try:
             if failure is not None:
                 raise failure
-            reply = ("ok", _pack(getattr(recognizer, method)(list(pictures))))
-        except Exception as error:  # ImageError for read_many's bad picture, or anything unexpected
+            reply = ("ok", pack_answers(reader.read_each(list(pictures))))
+        except Exception as error:  # anything unexpected: a bad picture is an answer in place, not an error
             reply = ("error", error)
         try:
             connection.send(reply)
@@ -85,42 +82,13 @@ def _shippable(pictures: list):
     return pictures
 
 
-def _pack(answers: list) -> tuple:
-    """Results (and ImageErrors) -> plain tuples plus two stacked arrays: a tenth of the cost of pickling the
-    dataclasses with a small array each, which was as slow as reading the pictures."""
-    from digitocr.reading.recognizer import ReadResult
-
-    digits = [d for answer in answers if isinstance(answer, ReadResult) for d in answer.digits]
-    images = np.stack([d.image for d in digits]) if digits else np.zeros((0, 28, 28), np.float32)
-    probabilities = np.stack([d.probabilities for d in digits]) if digits else np.zeros((0, 10), np.float32)
-    rows = [(answer.text, [(d.digit, d.confidence, d.box, d.top3) for d in answer.digits])
-            if isinstance(answer, ReadResult) else answer for answer in answers]
-    return rows, images, probabilities
-
-
-def _unpack(packed: tuple) -> list:
-    from digitocr.reading.recognizer import DigitReading, ReadResult
-
-    rows, images, probabilities = packed
-    answers, index = [], 0
-    for row in rows:
-        if isinstance(row, Exception):
-            answers.append(row)
-            continue
-        text, digits = row
-        answers.append(ReadResult(text, [DigitReading(digit, confidence, box, top3, images[index + k],
-                                                      probabilities[index + k])
-                                         for k, (digit, confidence, box, top3) in enumerate(digits)]))
-        index += len(digits)
-    return answers
-
-
 class ReadingPool:
     """The caller and ``workers - 1`` helper processes reading shares of a batch with the same model and
     settings."""
 
-    def __init__(self, workers: int, model_path: str | os.PathLike, device: str | None, backend: str,
-                 config: ReadingConfig):
+    def __init__(self, workers: int, make_reader: Callable):
+        """``make_reader``: a picklable callable (``functools.partial(Recognizer, ...)``) that builds, in each
+        helper, a one-process reader with ``read_each``."""
         if workers < 2:
             raise ValueError(f"a reading pool needs at least 2 workers, got {workers}")
         self.workers = workers
@@ -128,7 +96,7 @@ class ReadingPool:
         self._helpers = []
         for _ in range(workers - 1):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, str(model_path), device, backend, config),
+            process = context.Process(target=_serve, args=(theirs, make_reader),
                                       daemon=True, name="digitocr-reader")
             process.start()
             theirs.close()
@@ -136,23 +104,22 @@ class ReadingPool:
         # Stop the helpers with the pool's owner, even when nobody calls close().
         self._finalizer = weakref.finalize(self, _stop, self._helpers)
 
-    def read(self, method: str, pictures: list, read_here) -> list:
-        """``Recognizer.<method>(pictures)`` split over the processes; the answers in the pictures' order.
-
-        ``read_here`` reads the first share in this process while the helpers read the rest. An ImageError
-        (``read_many``: a picture that cannot be read) is raised here for the earliest share that had one.
+    def read_each(self, pictures: list, read_here) -> list:
+        """``read_each(pictures)`` split over the processes: the answers (a result, or the ImageError of a
+        picture that cannot be read) in the pictures' order. ``read_here`` reads the first share in this
+        process while the helpers read the rest.
         """
         first, *others = _split(pictures, min(self.workers, len(pictures) // MIN_SHARE))
         busy = [connection for (connection, _), share in zip(self._helpers, others)]
         try:
             for connection, share in zip(busy, others):
-                connection.send((method, _shippable(share)))
+                connection.send(_shippable(share))
         except OSError:
             self.close()
             raise DigitOCRError(HELPER_DIED) from None
         try:
             answers = read_here(first)
-        except Exception:  # an ImageError of this share: let the helpers finish, their answers are not needed
+        except Exception:  # unexpected: let the helpers finish, their answers are not needed
             for connection in busy:
                 _receive(connection)
             raise
@@ -165,7 +132,7 @@ class ReadingPool:
                 if isinstance(payload, _HelperDied):
                     self.close()
                 raise payload
-        return answers + [answer for _, packed in replies for answer in _unpack(packed)]
+        return answers + [answer for _, packed in replies for answer in unpack_answers(packed)]
 
     @property
     def closed(self) -> bool:

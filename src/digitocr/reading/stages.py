@@ -170,12 +170,6 @@ def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
     return np.maximum(from_left, from_right)
 
 
-def noise_sigma(values: np.ndarray):
-    """Robust standard deviation (median absolute deviation) of each picture: ink, a minority, barely moves it."""
-    stack, lead = _stack(values)
-    return _per_picture(_noise_sigmas(stack), lead)
-
-
 def ink_is_dark(grey: np.ndarray, paper: np.ndarray, ordered: np.ndarray | None = None):
     """Which way the ink goes: the side with more signal beyond the noise is the minority, i.e. ink.
 

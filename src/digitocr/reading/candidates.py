@@ -1,0 +1,129 @@
+"""Pictures -> digit candidates, no model involved: the stages (``stages.py``) find the ink, ``segment.py`` the
+pieces and the ways to cut touching ones, and every piece is normalised to the 28x28 image the model sees.
+
+Pictures whose working images have the same size go through the stages together as one stack.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digitocr.config import ReadingConfig
+from digitocr.reading import stages
+from digitocr.reading.images import load_working_many
+from digitocr.reading.segment import CutLattice, digit_choices, find_components
+
+STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
+
+
+@dataclass
+class Candidate:
+    """Something that may be a digit: where it is in the input picture and its normalised 28x28 image."""
+
+    box: tuple[int, int, int, int]  # x, y, w, h in the input picture's pixels
+    image: np.ndarray  # (28, 28) float32 in [0, 1]
+    plausible: bool = True  # could be an MNIST digit at all (``plausible_digits``), before asking the model
+    stroke: float = 0.0  # mean stroke width in the 28x28 image (pixels)
+    # Where the same ink may be cut into touching digits (its cut columns and digit counts), and the candidate
+    # between cut columns i and j: a reading of the piece as several digits is a path 0 -> lattice.last.
+    lattice: CutLattice | None = None
+    parts: dict[tuple[int, int], Candidate] = field(default_factory=dict)
+    probabilities: np.ndarray | None = None  # (10,) from the model, once read
+    top3: list[tuple[int, float]] = field(default_factory=list)  # best three (digit, probability), once read
+
+
+def prepare(source, config: ReadingConfig = ReadingConfig()) -> list[Candidate]:
+    """A picture -> its digit candidates, left to right (no model involved). Raises ImageError."""
+    return prepare_many([source], config)[0]
+
+
+def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[Candidate]]:
+    """Pictures -> the digit candidates of each. Raises ImageError for the first that cannot be read.
+
+    Pictures whose working images have the same size go through the stages together as one stack, in
+    chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one.
+    """
+    loaded = load_working_many(sources, config)
+    by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, (grey, _) in enumerate(loaded):
+        by_size[grey.shape].append(index)
+    found: list[list[Candidate]] = [[] for _ in loaded]
+    for (height, width), indices in by_size.items():
+        chunk = max(1, STACK_PIXELS // (height * width))
+        for start in range(0, len(indices), chunk):
+            part = indices[start:start + chunk]
+            mappings = [loaded[i][1] for i in part]
+            for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), mappings, config)):
+                found[index] = candidates
+    return found
+
+
+def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Working grey images (..., H, W) -> (ink contrast, ink mask): lighting removed, polarity fixed, thresholded.
+
+    The mask comes from the denoised picture; the contrast the digits are cut from is not blurred, so
+    strokes keep MNIST's sharpness. A picture with more ink than ``max_ink_fraction`` is a photo or a
+    texture rather than written digits: its mask is empty.
+    """
+    clean = stages.remove_noise(grey)
+    paper = stages.estimate_paper(clean)
+    ordered = stages.sorted_sample(clean - paper)  # one sort for the polarity's and the threshold's statistics
+    dark_ink = stages.ink_is_dark(clean, paper, ordered)
+    clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
+    threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast,
+                                        stages.contrast_sample(ordered, dark_ink))
+    mask = clean_contrast > np.asarray(threshold)[..., None, None]
+    mask &= (mask.mean((-2, -1)) <= config.max_ink_fraction)[..., None, None]
+    return stages.ink_contrast(grey, paper, dark_ink), mask
+
+
+def candidates_in(greys: np.ndarray, mappings: list[tuple[float, float, int]],
+                  config: ReadingConfig) -> list[list[Candidate]]:
+    """A stack of working images (N, H, W) and how each maps to its input's pixels -> each one's candidates."""
+    contrast, mask = ink_of(greys, config)
+    choices = digit_choices(find_components(mask))
+    # Every piece of every picture, wholes and the parts they may be cut into, is normalised in one batch.
+    pieces = [(picture, piece) for picture, found in enumerate(choices) for whole, lattice in found
+              for piece in [whole, *(lattice.parts.values() if lattice else ())]]
+    images = stages.normalise_digits([(contrast[picture, y0:y1, x0:x1], piece.mask)
+                                      for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]])
+    plausible, strokes = plausible_digits(images, config)
+    made = iter(Candidate(_input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
+                for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes))
+    found_per_picture = []
+    for found in choices:
+        candidates = []
+        for _, lattice in found:
+            candidates.append(next(made))
+            if lattice:
+                candidates[-1].lattice, candidates[-1].parts = lattice, {key: next(made) for key in lattice.parts}
+        found_per_picture.append(candidates)
+    return found_per_picture
+
+
+def _input_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[int, int, int, int]:
+    """A working-image box (x0, y0, x1, y1) -> x, y, w, h in the input picture's pixels (``load_working``)."""
+    x0, y0, x1, y1 = box
+    sx, sy, margin = mapping
+    x, y = max(0, round((x0 - margin) * sx)), max(0, round((y0 - margin) * sy))
+    return x, y, max(1, round((x1 - x0) * sx)), max(1, round((y1 - y0) * sy))
+
+
+def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each normalised 28x28 image could be an MNIST digit at all, before asking the model; and its
+    stroke width.
+
+    A filled blob (a dot, a smudge, a horse) has more ink and far thicker strokes than any MNIST digit,
+    a wisp less ink, and a dash or a ruled line is too flat: MNIST digits fill the 20-pixel box in height
+    unless they are wider than tall.
+    """
+    low, high = config.ink_mass_range
+    mass = images.mean((1, 2))
+    rows = images.max(2) > 0.1
+    height = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
+    strokes = stages.stroke_width(images > 0.5)  # (M,)
+    plausible = (low <= mass) & (mass <= high) & rows.any(1) & (height >= config.min_height)
+    return plausible & (strokes <= config.max_stroke), strokes
