@@ -1,4 +1,5 @@
-"""The REST API through FastAPI's TestClient: answers, every error path, and a fuzz that never sees a 500.
+"""The REST API through FastAPI's TestClient: answers, every error path, and a fuzz that never sees a 500;
+and through a real `digitocr serve` on raw sockets, for bodies a TestClient cannot send (declared, never sent).
 
 A model with untrained weights is enough here: these tests check the HTTP layer, not how well digits are read.
 """
@@ -6,9 +7,11 @@ A model with untrained weights is enough here: these tests check the HTTP layer,
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import re
+import socket
 
 import numpy as np
 import pytest
@@ -26,6 +29,7 @@ from digitocr.models import build_model
 from digitocr.reading import Recognizer
 from digitocr.serve import ServeSettings, create_app
 from digitocr.serve.app import STATIC
+from digitocr.serve.process import running_server
 
 MB = 1024 * 1024
 
@@ -65,6 +69,13 @@ def post_file(client, data: bytes, name="digit.png", content_type="image/png", *
     return client.post("/api/predict", files={"image": (name, data, content_type)}, params=params)
 
 
+def assert_error(response, status: int, why: str) -> None:
+    """The API's one error shape: ``status`` and JSON {"detail": "..."} whose sentence contains ``why``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json", response.text
+    assert list(response.json()) == ["detail"] and why in response.json()["detail"], response.text
+
+
 def test_multipart_answer_is_the_recognizers_json(client, model_path, canvas_png):
     response = post_file(client, canvas_png)
     assert response.status_code == 200
@@ -90,20 +101,59 @@ def test_probabilities_on_request(client, canvas_png):
     assert "probabilities" not in post_file(client, canvas_png).json()["digits"][0]
 
 
-def test_body_over_the_limit_is_413(client):
-    response = client.post("/api/predict", content=b"\0" * (10 * MB + 1), headers={"content-type": "image/png"})
-    assert response.status_code == 413
+@pytest.mark.parametrize("content_type", ["image/png", "application/json", "text/plain"])
+def test_body_over_the_limit_is_413_as_json(client, content_type):
+    # Content-Length declared over the limit: answered before the body is read, whatever its type.
+    response = client.post("/api/predict", content=b"\0" * (10 * MB + 1), headers={"content-type": content_type})
+    assert_error(response, 413, "limit of 10,485,760 bytes")
 
 
-def test_streamed_body_over_the_limit_is_413(client):
+def test_streamed_body_over_the_limit_is_413_as_json(client):
     chunks = (b"\0" * MB for _ in range(11))  # no Content-Length: counted as it arrives
     response = client.post("/api/predict", content=chunks, headers={"content-type": "image/png"})
-    assert response.status_code == 413
+    assert_error(response, 413, "limit of 10,485,760 bytes")
 
 
 def test_limit_comes_from_settings(model_path, canvas_png):
-    with TestClient(create_app(ServeSettings(model_path=str(model_path), max_body_bytes=len(canvas_png) // 2))) as small:
-        assert post_file(small, canvas_png).status_code == 413
+    limit = len(canvas_png) // 2
+    with TestClient(create_app(ServeSettings(model_path=str(model_path), max_body_bytes=limit))) as small:
+        assert_error(post_file(small, canvas_png), 413, f"limit of {limit:,} bytes")
+
+
+@pytest.fixture(scope="module")
+def server(model_path):
+    """The base URL of a real `digitocr serve` of the untrained model, on a free loopback port."""
+    with running_server(model_path) as base:
+        yield base
+
+
+def raw_request(server: str, head: bytes, chunks=()) -> tuple[int, str, dict]:
+    """Send ``head`` and then ``chunks`` on one socket; the answer's status, content type and JSON body."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(head)
+        for chunk in chunks:
+            try:
+                connection.sendall(chunk)
+            except OSError:  # the server answered and closed while we were still sending
+                break
+        answer = http.client.HTTPResponse(connection)
+        answer.begin()
+        return answer.status, answer.getheader("content-type"), json.loads(answer.read())
+
+
+def test_real_server_refuses_a_declared_large_body_without_reading_it(server):
+    head = (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: %d\r\n\r\n" % (50 * MB))
+    answer = raw_request(server, head)  # none of the 50 MB is ever sent
+    assert answer == (413, "application/json", {"detail": "the body is over the server's limit of 10,485,760 bytes"})
+
+
+def test_real_server_cuts_off_a_streamed_body_at_the_limit(server):
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"%x\r\n%s\r\n" % (MB, b"\0" * MB)
+    answer = raw_request(server, head, [chunk] * 11)  # 11 MB of a body that never ends
+    assert answer == (413, "application/json", {"detail": "the body is over the server's limit of 10,485,760 bytes"})
 
 
 def truncated(png: bytes) -> bytes:
@@ -123,9 +173,7 @@ def bomb(side: int) -> bytes:
     (lambda png: b"", "empty"),
 ])
 def test_bad_pictures_are_400_saying_why(client, canvas_png, make, why):
-    response = post_file(client, make(canvas_png))
-    assert response.status_code == 400
-    assert why in response.json()["detail"]
+    assert_error(post_file(client, make(canvas_png)), 400, why)
 
 
 @pytest.mark.parametrize("body, why", [
@@ -134,26 +182,41 @@ def test_bad_pictures_are_400_saying_why(client, canvas_png, make, why):
     ({"picture": "..."}, '{"image"'),
     (["image"], '{"image"'),
     ({"image": 42}, '{"image"'),
+    ({"image": ""}, "empty"),
 ])
 def test_bad_json_envelopes_are_400(client, body, why):
-    response = client.post("/api/predict", json=body)
-    assert response.status_code == 400
-    assert why in response.json()["detail"]
+    assert_error(client.post("/api/predict", json=body), 400, why)
+
+
+@pytest.mark.parametrize("body, why", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # a RecursionError in json, once a 500
+    (b'{"a": ' * 100_000, "nested too deeply"),
+    (b'{"image": "", "n": ' + b"1" * 5000 + b"}", "not valid JSON"),  # over Python's 4,300-digit int limit
+])
+def test_json_that_python_cannot_parse_is_400(client, body, why):
+    assert_error(client.post("/api/predict", content=body, headers={"content-type": "application/json"}), 400, why)
+
+
+def test_schema_says_the_json_image_is_a_non_empty_picture(client):
+    predict = client.get("/openapi.json").json()["paths"]["/api/predict"]["post"]
+    image = predict["requestBody"]["content"]["application/json"]["schema"]["properties"]["image"]
+    assert image["type"] == "string" and image["minLength"] == 1 and "non-empty picture" in image["description"]
+    for status in ("400", "413", "415"):  # each error as it is sent: JSON {"detail": "..."}
+        assert predict["responses"][status]["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}
+    assert "plain text" not in json.dumps(predict["responses"])
 
 
 def test_invalid_json_and_missing_field_are_400(client):
-    invalid = client.post("/api/predict", content=b"{nope", headers={"content-type": "application/json"})
-    assert invalid.status_code == 400 and "JSON" in invalid.json()["detail"]
-    missing = client.post("/api/predict", files={"photo": ("a.png", b"x", "image/png")})
-    assert missing.status_code == 400 and "'image'" in missing.json()["detail"]
+    assert_error(client.post("/api/predict", content=b"{nope", headers={"content-type": "application/json"}),
+                 400, "JSON")
+    assert_error(client.post("/api/predict", files={"photo": ("a.png", b"x", "image/png")}), 400, "'image'")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", None])
 def test_other_content_types_are_415(client, canvas_png, content_type):
     headers = {"content-type": content_type} if content_type else {}
-    response = client.post("/api/predict", content=canvas_png, headers=headers)
-    assert response.status_code == 415
-    assert "multipart/form-data" in response.json()["detail"]
+    assert_error(client.post("/api/predict", content=canvas_png, headers=headers), 415, "multipart/form-data")
 
 
 def test_health_model_card_and_openapi(client, model_path):

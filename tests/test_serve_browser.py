@@ -1,4 +1,4 @@
-"""End to end, as a person uses it: `digitocr serve` in its own process, driven by headless Chromium and raw sockets.
+"""End to end, as a person uses it: `digitocr serve` in its own process, driven by headless Chromium and httpx.
 
 Needs Chromium (`make test` installs Debian's, see tests/browser.py) and trains the session's real model.
 """
@@ -9,7 +9,6 @@ import base64
 import concurrent.futures
 import io
 import math
-import socket
 
 import httpx
 import numpy as np
@@ -21,7 +20,6 @@ from digitocr.serve.process import running_server
 
 pytestmark = pytest.mark.slow
 
-MB = 1024 * 1024
 
 # Strokes in pad fractions (0..1), MNIST-like: thick, centred, about 70 % of the pad's height. The placeholder
 # reader resizes the whole pad to 28x28 without centring, so only shapes that fill the middle read reliably.
@@ -186,33 +184,6 @@ def test_concurrent_requests_are_answered_correctly(server, photo):
         for digit, wanted in zip(answer["digits"], expected["digits"]):
             assert digit["box"] == wanted["box"] and digit["digit"] == wanted["digit"]
             assert digit["confidence"] == pytest.approx(wanted["confidence"], abs=1e-5)
-
-
-def raw_request(server: str, head: bytes, chunks=()) -> bytes:
-    """Send ``head`` and then ``chunks`` on one socket, and return the start of the server's answer."""
-    host, port = server.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as connection:
-        connection.sendall(head)
-        for chunk in chunks:
-            try:
-                connection.sendall(chunk)
-            except OSError:  # the server answered and closed while we were still sending
-                break
-        return connection.recv(200)
-
-
-def test_real_server_refuses_a_declared_large_body_without_reading_it(server):
-    head = (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-            b"Content-Length: %d\r\n\r\n" % (50 * MB))
-    answer = raw_request(server, head)  # none of the 50 MB is ever sent
-    assert answer.startswith(b"HTTP/1.1 413"), answer
-
-
-def test_real_server_cuts_off_a_streamed_body_at_the_limit(server):
-    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
-    chunk = b"%x\r\n%s\r\n" % (MB, b"\0" * MB)
-    answer = raw_request(server, head, [chunk] * 11)  # 11 MB of a body that never ends
-    assert answer.startswith(b"HTTP/1.1 413"), answer
 
 
 def test_health_and_model_card_of_a_trained_model(server, trained_model_path):

@@ -1,7 +1,8 @@
 """The FastAPI app: the drawing page, POST /api/predict, health and model card.
 
-The model is loaded once in ``lifespan``. The endpoint that runs it is a plain ``def``, so FastAPI runs it
-in its thread pool and the event loop keeps serving other requests while a picture is decoded and read.
+The model is loaded once in ``lifespan``. The endpoint is ``async``: on the event loop it only moves bytes, and
+it awaits ``ReadBatcher`` (``batching.py``), which decodes and reads the pictures of concurrent requests together
+in a worker thread, so the loop keeps serving other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 from digitocr.serve.batching import ReadBatcher
+from digitocr.serve.body_limit import DeclaredLengthLimit, too_large
 from digitocr.serve.pictures import picture_bytes
 from digitocr.serve.schemas import ErrorDetail, Health, ModelCard, PredictResponse
-from digitocr.serve.settings import ServeSettings
+from digitocr.serve.settings import MEGABYTE, ServeSettings
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,24 +30,31 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
         "image": {"type": "string", "format": "binary", "description": "a picture in any format Pillow reads"}}}},
     "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
-        "image": {"type": "string", "description": "a data URL (data:image/png;base64,...) or bare base64"}}}},
+        "image": {"type": "string", "minLength": 1,
+                  "description": "a non-empty picture: a data URL (data:image/png;base64,...) or bare base64"}}}},
     "image/*": {"schema": {"type": "string", "format": "binary"}},
 }}}
-# 413 comes from FastAPI's own body limit, as JSON or (for an oversized Content-Length) plain text.
+# Every error is an ErrorDetail, the 413 of an oversized Content-Length included (body_limit.py). 422 is
+# FastAPI's own answer for a bad query parameter (?probabilities=maybe), documented by FastAPI itself.
 ERRORS = {status: {"model": ErrorDetail, "description": text} for status, text in {
-    400: "not a picture, truncated, a decompression bomb, or a malformed envelope",
-    413: "Content Too Large: the body is over the size limit", 415: "a content type other than multipart, JSON or image/*"}.items()}
+    400: "not a picture, truncated, a decompression bomb, or a malformed envelope (an empty or missing 'image', "
+         "JSON that is invalid or nested too deeply)",
+    413: f"the body is over the size limit ({ServeSettings.max_body_bytes // MEGABYTE} MB unless configured otherwise)",
+    415: "a content type other than multipart, JSON or image/*"}.items()}
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
-    # max_body_size: a declared Content-Length over it gets 413 before a byte is read; a streamed body is
-    # counted as it arrives and cut off at the limit.
-    app = FastAPI(title="digitocr", summary="Read handwritten digits in pictures.", lifespan=lifespan,
-                  max_body_size=settings.max_body_bytes)
+    app = FastAPI(title="digitocr", summary="Read handwritten digits in pictures.", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(ImageError, lambda request, error: JSONResponse({"detail": str(error)}, status_code=400))
-    app.include_router(router)
+    # The body limit: a declared Content-Length over it gets 413 before a byte is read (DeclaredLengthLimit); a
+    # streamed body is counted as it arrives and cut off at the limit (FastAPI's max_body_size, whose 413 the
+    # handler below words). The limit is the router's, not the app's: the app's would sit outside every
+    # middleware and answer an oversized Content-Length in plain text before DeclaredLengthLimit could.
+    app.add_middleware(DeclaredLengthLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(413, lambda request, error: too_large(settings.max_body_bytes))
+    app.include_router(router, max_body_size=settings.max_body_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

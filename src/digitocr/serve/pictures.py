@@ -28,12 +28,18 @@ async def picture_bytes(request: Request, max_bytes: int) -> bytes:
             return decode_base64(field)
         raise HTTPException(400, "no picture: the multipart form needs a file field named 'image'")
     if content_type == "application/json":
+        # A bad envelope is 400, as for multipart, not 422: FastAPI's 422 is its validation of declared
+        # parameters (detail a list of errors), and this body is parsed here, by hand.
         try:
             document = json.loads(await request.body())
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except RecursionError:  # json recurses once per [ or {, and gives up past the recursion limit (~1,000)
+            raise HTTPException(400, "the JSON body is nested too deeply") from None
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, or an integer of over 4,300 digits
             raise HTTPException(400, f"the body is not valid JSON: {error}") from None
         if not isinstance(document, dict) or not isinstance(document.get("image"), str):
             raise HTTPException(400, 'the JSON body must be an object {"image": "<data URL or base64 picture>"}')
+        if not document["image"]:  # the schema's minLength 1 (app.py)
+            raise HTTPException(400, 'the "image" string is empty: it must hold a picture (data URL or base64)')
         return decode_base64(document["image"])
     if content_type.startswith("image/"):
         return await request.body()
