@@ -82,6 +82,14 @@ def test_multipart_answer_is_the_recognizers_json(client, model_path, canvas_png
     assert response.json() == Recognizer(model_path).read(canvas_png).to_dict()
 
 
+def test_a_16_bit_picture_is_read_as_its_8_bit_copy(client, canvas_png):
+    grey = np.asarray(Image.open(io.BytesIO(canvas_png)).convert("L"))
+    deep = png_bytes(Image.fromarray(grey.astype(np.uint16) * 257))  # clipped at 255, it was a white page
+    eight_bit = post_file(client, png_bytes(Image.fromarray(grey))).json()
+    assert eight_bit["text"] == "1"
+    assert post_file(client, deep).json() == eight_bit
+
+
 def test_json_data_url_bare_base64_and_raw_body_give_the_same_answer(client, canvas_png):
     expected = post_file(client, canvas_png).json()
     encoded = base64.b64encode(canvas_png).decode()
