@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,3 +205,66 @@ def test_train_help_gives_each_models_own_defaults():
     shown = " ".join(run_cli("train", "--help").stdout.split())
     assert f"(default mlp {mlp.epochs}, cnn {cnn.epochs})" in shown
     assert f"CNN block widths (default {','.join(map(str, cnn.model.channels))})" in shown
+
+
+# What `digitocr train` with defaults never needs (MNIST present, not under torchrun); each costs 0.3-1.5 s of
+# start-up (python -X importtime -m digitocr train). torchvision is only for downloading from its mirrors.
+NOT_ON_THE_TRAIN_PATH = ["torchvision", "torch._dynamo", "torch.distributed.fsdp", "torch.distributed.tensor", "sympy",
+                         "sklearn", "scipy", "matplotlib", "optuna", "onnx", "onnxruntime", "fastapi"]
+RUN_AND_LIST_MODULES = """
+import json, sys
+watched = sys.argv[1].split(",")
+{run}
+print(json.dumps({{"code": code, "modules": sorted(name for name in sys.modules if name in watched)}}))
+"""
+CLI_TRAIN = "from digitocr.cli import main\ncode = main(sys.argv[2:])"
+# The same run minus saving the model file (out=None), through the CLI's modules and the library's train().
+LIBRARY_TRAIN = """import digitocr.cli
+from digitocr.config import DataConfig, TrainConfig
+from digitocr.pipeline import train
+code = 0 if train(TrainConfig(epochs=1, data=DataConfig(data_dir=sys.argv[2])), out=None).test_accuracy else 1"""
+
+
+def modules_after(run: str, *args: str) -> list[str]:
+    """Which of NOT_ON_THE_TRAIN_PATH a fresh interpreter had imported after ``run``."""
+    script = RUN_AND_LIST_MODULES.format(run=run)
+    result = subprocess.run([sys.executable, "-c", script, ",".join(NOT_ON_THE_TRAIN_PATH), *args],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0
+    return report["modules"]
+
+
+@pytest.mark.slow
+def test_training_on_present_mnist_imports_nothing_it_does_not_use(mnist_root):
+    assert modules_after(LIBRARY_TRAIN, str(mnist_root)) == []
+
+
+@pytest.mark.slow
+def test_digitocr_train_process_imports_nothing_it_does_not_use(tmp_path, mnist_root):
+    out = tmp_path / "model.pth"
+    assert modules_after(CLI_TRAIN, "train", "--quiet", "--epochs", "1", "--data-dir", str(mnist_root),
+                         "--out", str(out)) == []
+    assert out.is_file()
+
+
+@pytest.mark.slow
+def test_a_test_label_changed_in_place_is_refused_by_data_and_evaluate(tmp_path, mnist_root, trained_model_path):
+    """The reported bug: label 200 written with size and mtime kept passed `digitocr data` and `evaluate`."""
+    folder = tmp_path / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    for source in (mnist_root / "MNIST" / "raw").glob("*-ubyte"):
+        shutil.copy2(source, folder / source.name)
+    assert run_cli("data", "--data-dir", str(tmp_path)).returncode == 0  # an earlier, verified run
+    labels = folder / "t10k-labels-idx1-ubyte"
+    before = labels.stat()
+    content = bytearray(labels.read_bytes())
+    content[8 + 1234] = 200
+    labels.write_bytes(bytes(content))
+    os.utime(labels, ns=(before.st_atime_ns, before.st_mtime_ns))
+    for args in (("data",), ("evaluate", str(trained_model_path))):
+        result = run_cli(*args, "--data-dir", str(tmp_path))
+        assert result.returncode == 1, result.stdout
+        errors = [line for line in result.stderr.splitlines() if line.startswith("digitocr: error:")]
+        assert len(errors) == 1 and str(labels) in errors[0] and "Traceback" not in result.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import struct
+
 import pytest
 import torch
 
@@ -21,7 +25,7 @@ def test_data_dir_resolution_order(monkeypatch, tmp_path):
     assert resolve_data_dir() == resolve_data_dir().home() / ".cache" / "digitocr"
 
 
-def test_files_already_there_are_used_and_read_through_torchvision(tiny_mnist):
+def test_files_already_there_are_used_and_parsed(tiny_mnist):
     root, checksums = tiny_mnist
     messages = []
     assert ensure_mnist(root, log=messages.append, checksums=checksums) == root
@@ -48,6 +52,66 @@ def test_truncated_file_is_an_error_even_after_a_verified_run(tiny_mnist):
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
         ensure_mnist(root, checksums=checksums)
+
+
+def _rewrite_in_place(path, offset: int, value: int) -> None:
+    """Change one byte and put the old modification time back, as a careless edit or a bit flip would leave it."""
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[offset] = value
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+
+
+def test_a_label_changed_in_place_with_size_and_mtime_kept_is_refused(tiny_mnist):
+    root, checksums = tiny_mnist
+    ensure_mnist(root, checksums=checksums)
+    read_mnist(root, train=False, checksums=checksums)  # a verified run first, as a user's earlier training
+    path = raw_dir(root) / "t10k-labels-idx1-ubyte"
+    _rewrite_in_place(path, 8 + 3, 200)
+    for use in (lambda: ensure_mnist(root, checksums=checksums),
+                lambda: read_mnist(root, train=False, checksums=checksums),
+                lambda: load_mnist(root, val_size=10, checksums=checksums)):
+        with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*wrong SHA-256"):
+            use()
+
+
+def _trusted(root, checksums, name, content: bytes) -> dict[str, str]:
+    """Write ``content`` as MNIST file ``name`` and return checksums that vouch for it: only the parser can object."""
+    (raw_dir(root) / name).write_bytes(content)
+    return {**checksums, name: hashlib.sha256(content).hexdigest()}
+
+
+def test_labels_outside_0_to_9_are_refused_even_when_the_checksum_matches(tiny_mnist):
+    root, checksums = tiny_mnist
+    labels = bytearray((raw_dir(root) / "t10k-labels-idx1-ubyte").read_bytes())
+    labels[8 + 3] = 200
+    checksums = _trusted(root, checksums, "t10k-labels-idx1-ubyte", bytes(labels))
+    with pytest.raises(DataError) as error:
+        read_mnist(root, train=False, checksums=checksums)
+    message = str(error.value)
+    assert "t10k-labels-idx1-ubyte has 1 labels outside 0-9 (the first, 200, at index 3)" in message
+    assert "\n" not in message
+    assert read_mnist(root, train=True, checksums=checksums)[1].max() == 9  # the other split is untouched
+
+
+@pytest.mark.parametrize("name, header, payload, message", [
+    ("train-images-idx3-ubyte", (2049, 200, 28, 28), 200 * 784, "not an IDX image file (magic 2049"),
+    ("train-images-idx3-ubyte", (2051, 200, 14, 56), 200 * 784, "not hold 28x28 images: its header says 200 of 14x56"),
+    ("train-images-idx3-ubyte", (2051, 201, 28, 28), 200 * 784, "header says 201 of 28x28"),
+    ("train-images-idx3-ubyte", (2051, 199, 28, 28), 199 * 784, "holds 199 images but"),
+    ("train-labels-idx1-ubyte", (2051, 200), 200, "not an IDX label file (magic 2051"),
+    ("train-labels-idx1-ubyte", (2049, 300), 200, "does not hold the 300 labels its header says"),
+])
+def test_idx_headers_are_checked_with_one_line_naming_the_file(tiny_mnist, name, header, payload, message):
+    root, checksums = tiny_mnist
+    content = struct.pack(f">{len(header)}I", *header) + bytes(payload)
+    checksums = _trusted(root, checksums, name, content)
+    with pytest.raises(DataError) as error:
+        read_mnist(root, train=True, checksums=checksums)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert str(raw_dir(root) / name) in str(error.value)
 
 
 def test_missing_files_and_no_source_say_where_to_put_them(tmp_path, monkeypatch):
@@ -110,6 +174,18 @@ def test_real_mnist_is_the_real_thing(mnist_root):
     pixels = train.data.float() / 255
     assert pixels.mean().item() == pytest.approx(0.1307, abs=1e-4)
     assert pixels.std().item() == pytest.approx(0.3081, abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("train", [True, False])
+def test_read_mnist_equals_torchvision_on_the_real_files(mnist_root, train):
+    """Reference test: our IDX parser against torchvision's reader of the same files."""
+    from torchvision.datasets import MNIST
+
+    images, labels = read_mnist(mnist_root, train=train, log=lambda message: None)
+    reference = MNIST(str(mnist_root), train=train)
+    assert images.dtype == reference.data.dtype and labels.dtype == reference.targets.dtype
+    assert torch.equal(images, reference.data) and torch.equal(labels, reference.targets)
 
 
 @pytest.mark.slow

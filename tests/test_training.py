@@ -12,7 +12,7 @@ from digitocr.config import ModelConfig, TrainConfig
 from digitocr.data import MNISTData, Split
 from digitocr.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from digitocr.models import build_model
-from digitocr.training import TrainCallbacks, fit, learning_rate
+from digitocr.training import Optimizer, TrainCallbacks, fit, learning_rate
 
 
 def synthetic_data(n: int = 512) -> MNISTData:
@@ -72,6 +72,45 @@ def test_same_seed_gives_identical_weights(optimizer):
     assert not torch.equal(first["layers.0.weight"], other["layers.0.weight"])
 
 
+def torch_optim_twin(config: TrainConfig, parameters) -> torch.optim.Optimizer:
+    """The torch.optim class digitocr's Optimizer stands in for, with the same settings."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                               nesterov=config.nesterov and config.momentum > 0)
+    kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return kind(parameters, lr=config.lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.0), dict(optimizer="sgd", nesterov=False),
+    dict(optimizer="adam", lr=3e-3), dict(optimizer="adamw", lr=3e-3, weight_decay=0.05),
+])
+def test_optimizer_matches_torch_optim_bit_for_bit_across_a_state_round_trip(changes):
+    config = small_config(model=ModelConfig(hidden=(32,), batch_norm=True), **changes)
+    data = synthetic_data()
+    torch.manual_seed(0)
+    ours_model = build_model(config.model)
+    twin_model = build_model(config.model)
+    twin_model.load_state_dict(ours_model.state_dict())
+    ours, twin = Optimizer(ours_model.parameters(), config), torch_optim_twin(config, twin_model.parameters())
+    for step in range(12):
+        lr = learning_rate(config, step, 12)
+        ours.lr = lr
+        for group in twin.param_groups:
+            group["lr"] = lr
+        images, labels = data.train.images[step * 32:(step + 1) * 32], data.train.labels[step * 32:(step + 1) * 32]
+        for model, optimizer in ((ours_model, ours), (twin_model, twin)):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+        if step == 5:  # what a checkpoint does: the state alone must carry the run on
+            saved = ours.state_dict()
+            ours = Optimizer(ours_model.parameters(), config)
+            ours.load_state_dict(saved)
+    for name, tensor in ours_model.state_dict().items():
+        assert torch.equal(tensor, twin_model.state_dict()[name]), name
+
+
 def test_nan_loss_stops_with_the_step_and_advice():
     data = synthetic_data()
     with pytest.raises(TrainingDiverged, match=r"at step \d+ .*lower learning rate"):
@@ -95,9 +134,11 @@ class _CtrlCAt(TrainCallbacks):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, optimizer):
     data = synthetic_data()
-    config = small_config(model=ModelConfig(hidden=(32,), dropout=0.1))
+    config = small_config(model=ModelConfig(hidden=(32,), dropout=0.1), optimizer=optimizer,
+                          lr=0.05 if optimizer == "sgd" else 3e-3)
     uninterrupted = trained_weights(config, data)
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(TrainingInterrupted) as interrupted:

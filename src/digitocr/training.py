@@ -18,6 +18,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.adam import adam
+from torch.optim.adamw import adamw
+from torch.optim.sgd import sgd
 
 from digitocr import distributed
 from digitocr.config import TrainConfig
@@ -101,12 +104,61 @@ def accuracy(model: nn.Module, split: Split) -> float:
     return correct / total
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                               nesterov=config.nesterov and config.momentum > 0, weight_decay=config.weight_decay)
-    kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return kind(model.parameters(), lr=config.lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
+class Optimizer:
+    """SGD (momentum, Nesterov), Adam or AdamW as ``config`` says: torch's functional optimisers plus their state.
+
+    Not torch.optim's classes: their ``__init__`` and ``step`` import torch._dynamo (with sympy and
+    torch.distributed.fsdp), ~1.5 s on this 2-core EPYC, as long as importing torch itself and a third of a
+    default `digitocr train`. The arithmetic is torch's own (``torch.optim.sgd.sgd``, ``torch.optim.adam.adam``,
+    ``torch.optim.adamw.adamw``, which skip dynamo outside torch.compile); this class keeps only what the classes
+    keep, created at the first step as they do, and a test checks it matches torch.optim bit for bit.
+    """
+
+    def __init__(self, parameters, config: TrainConfig):
+        self.params = [parameter for parameter in parameters if parameter.requires_grad]
+        self.config = config
+        self.lr = config.lr  # set before each step by the schedule
+        self.state: dict[int, dict[str, torch.Tensor]] = {}  # parameter index -> its buffers
+
+    def zero_grad(self) -> None:
+        for parameter in self.params:
+            parameter.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        config, indices = self.config, [i for i, p in enumerate(self.params) if p.grad is not None]
+        params, grads = [self.params[i] for i in indices], [self.params[i].grad for i in indices]
+        if config.optimizer == "sgd":
+            buffers = [self.state.get(i, {}).get("momentum_buffer") for i in indices]
+            sgd(params, grads, buffers, weight_decay=config.weight_decay, momentum=config.momentum, lr=self.lr,
+                dampening=0.0, nesterov=config.nesterov and config.momentum > 0, maximize=False)
+            if config.momentum > 0:  # sgd() filled in the buffers it created
+                for i, buffer in zip(indices, buffers):
+                    self.state[i] = {"momentum_buffer": buffer}
+            return
+        for i, parameter in zip(indices, params):  # as torch.optim.Adam: a step count on the CPU, zero moments
+            if i not in self.state:
+                self.state[i] = {"step": torch.tensor(0.0),
+                                 "exp_avg": torch.zeros_like(parameter, memory_format=torch.preserve_format),
+                                 "exp_avg_sq": torch.zeros_like(parameter, memory_format=torch.preserve_format)}
+        states = [self.state[i] for i in indices]
+        update = adam if config.optimizer == "adam" else adamw
+        update(
+            params, grads, [state["exp_avg"] for state in states], [state["exp_avg_sq"] for state in states], [],
+            [state["step"] for state in states], amsgrad=False, beta1=config.momentum, beta2=0.999, lr=self.lr,
+            weight_decay=config.weight_decay, eps=1e-8, maximize=False)
+
+    def state_dict(self) -> dict:
+        return {"lr": self.lr, "state": {i: dict(state) for i, state in self.state.items()}}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.lr = saved["lr"]
+        self.state = {int(i): {name: tensor.to(self.params[int(i)].device) if name != "step" else tensor
+                               for name, tensor in state.items()} for i, state in saved["state"].items()}
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
+    return Optimizer(model.parameters(), config)
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -210,13 +262,12 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                         checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy,
                         model_path)))
                 step = epoch * steps_per_epoch + position.step_in_epoch
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(config, step, total_steps)
+                optimizer.lr = learning_rate(config, step, total_steps)
                 images = augment(images)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = model(images)
                 loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
+                optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 if ema is not None:
@@ -235,7 +286,7 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
                                train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
                                val_accuracy=val_accuracy,
-                               lr=optimizer.param_groups[0]["lr"])
+                               lr=optimizer.lr)
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)
             # Model selection on validation only; without a validation split the last epoch wins.
