@@ -37,7 +37,8 @@ from replica import train_replica  # noqa: E402
 from digitocr.config import TrainConfig  # noqa: E402
 from digitocr.data import ensure_mnist  # noqa: E402
 from digitocr.models import build_model  # noqa: E402
-from digitocr.training import resolve_device, uses_bf16  # noqa: E402
+from digitocr.devices import resolve_device  # noqa: E402
+from digitocr.training import uses_bf16  # noqa: E402
 
 TARGET_RATIO = 2.5  # whole process / torch import floor
 TARGET_ACCURACY = 0.98
