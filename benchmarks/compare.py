@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pytorch_example import PyTorchExampleNet, train_pytorch_example  # noqa: E402
-from replica import replica_model, train_replica  # noqa: E402
+from pytorch_example import PyTorchExampleNet, train_pytorch_example
+from replica import replica_model, train_replica
 
 from digitocr.data import Split, ensure_mnist, load_mnist
 from digitocr.pipeline import train

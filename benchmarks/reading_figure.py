@@ -11,16 +11,16 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+from PIL import Image
 
-from digitocr.data import load_mnist  # noqa: E402
-from digitocr.reading import Recognizer, stages  # noqa: E402
-from digitocr.reading.images import open_picture, to_working  # noqa: E402
-from digitocr.reading.segment import find_digits  # noqa: E402
-from digitocr.reading.synthetic import make_samples  # noqa: E402
+from digitocr.data import load_mnist
+from digitocr.reading import Recognizer, stages
+from digitocr.reading.images import open_picture, to_working
+from digitocr.reading.segment import find_digits
+from digitocr.reading.synthetic import make_samples
 
 
 def main() -> None:

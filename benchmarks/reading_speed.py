@@ -20,12 +20,15 @@ import time
 
 import numpy as np
 from PIL import Image
+from reading_accuracy import (  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
+    describe_model,
+    naive_read,
+)
 
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
 from digitocr.reading.parallel import MIN_SHARE, limit_threads
 from digitocr.reading.synthetic import make_samples
-from reading_accuracy import describe_model, naive_read  # the same baseline in both benchmarks (benchmarks/ is on sys.path)
 
 
 def png(pixels: np.ndarray) -> bytes:

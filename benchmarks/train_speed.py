@@ -32,13 +32,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replica import train_replica  # noqa: E402
+from replica import train_replica
 
-from digitocr.config import TrainConfig  # noqa: E402
-from digitocr.data import ensure_mnist  # noqa: E402
-from digitocr.models import build_model  # noqa: E402
-from digitocr.devices import resolve_device  # noqa: E402
-from digitocr.training import uses_bf16  # noqa: E402
+from digitocr.config import TrainConfig
+from digitocr.data import ensure_mnist
+from digitocr.devices import resolve_device
+from digitocr.models import build_model
+from digitocr.training import uses_bf16
 
 TARGET_RATIO = 2.5  # whole process / torch import floor
 TARGET_ACCURACY = 0.98

@@ -173,7 +173,6 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_training(tmp_path)
                          (read_only / "m.pth", f"cannot write the model file {read_only / 'm.pth'}"),
                          (tmp_path / "a-file" / "m.pth", f"{tmp_path / 'a-file'} is a file, not a folder")]:
         (tmp_path / "a-file").write_text("not a folder")
-        started = time.perf_counter()
         result = run_cli("train", "--out", str(out), "--data-dir", str(tmp_path / "no-mnist-here"), cwd=tmp_path)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         # One line, and before any data was looked for (no MNIST line on stderr).

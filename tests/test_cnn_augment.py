@@ -81,7 +81,7 @@ def test_augmentation_changes_images_and_keeps_shape(settings):
     config = AugmentConfig(**settings)
     augmented = augment_batch(images, config, torch.Generator().manual_seed(0))
     assert augmented.shape == images.shape and augmented.dtype == images.dtype
-    assert 0 <= augmented.min() and augmented.max() <= 1
+    assert augmented.min() >= 0 and augmented.max() <= 1
     changed = (augmented - images).abs().flatten(1).sum(1)
     assert (changed > 1).all()  # every image moved, each differently
     assert len(set(changed.tolist())) == len(images)
@@ -109,7 +109,7 @@ def test_low_resolution_blurs_the_chosen_share_and_keeps_strokes_saturated():
     images = _digit_like_batch(64)
     config = AugmentConfig(low_resolution=0.5, low_resolution_min=6, low_resolution_max=8)
     seen = augment_batch(images, config, torch.Generator().manual_seed(0))
-    assert seen.shape == images.shape and 0 <= seen.min() and seen.max() <= 1
+    assert seen.shape == images.shape and seen.min() >= 0 and seen.max() <= 1
     changed = (seen - images).abs().flatten(1).amax(1) > 0.05
     assert 16 <= int(changed.sum()) <= 48  # about half, drawn per image
     assert torch.equal(seen[~changed], images[~changed])

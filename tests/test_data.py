@@ -10,10 +10,17 @@ import pytest
 import torch
 
 from digitocr.data import (
-    MNIST_FILES, Split, ensure_mnist, load_mnist, raw_dir, read_mnist, resolve_data_dir, shuffled_batches,
+    MNIST_FILES,
+    Split,
+    ensure_mnist,
+    load_mnist,
+    raw_dir,
+    read_mnist,
+    resolve_data_dir,
+    shuffled_batches,
+    sources,
     split_off_validation,
 )
-from digitocr.data import sources
 from digitocr.errors import DataError
 
 
@@ -41,7 +48,7 @@ def test_corrupt_file_is_an_error_naming_it(tiny_mnist):
     data = bytearray(path.read_bytes())
     data[100] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.*delete it"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.*delete it"):
         ensure_mnist(root, checksums=checksums)
 
 
@@ -73,7 +80,7 @@ def test_a_label_changed_in_place_with_size_and_mtime_kept_is_refused(tiny_mnist
     for use in (lambda: ensure_mnist(root, checksums=checksums),
                 lambda: read_mnist(root, train=False, checksums=checksums),
                 lambda: load_mnist(root, val_size=10, checksums=checksums)):
-        with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.*wrong SHA-256"):
+        with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.*wrong SHA-256"):
             use()
 
 
@@ -147,7 +154,7 @@ def test_validation_split_is_seeded_and_disjoint():
     images = torch.arange(100).float().view(100, 1, 1, 1)
     labels = torch.arange(100)
     train_a, val_a = split_off_validation(images, labels, 20, seed=3)
-    train_b, val_b = split_off_validation(images, labels, 20, seed=3)
+    _, val_b = split_off_validation(images, labels, 20, seed=3)
     _, val_c = split_off_validation(images, labels, 20, seed=4)
     assert len(train_a) == 80 and len(val_a) == 20
     assert torch.equal(val_a.labels, val_b.labels) and not torch.equal(val_a.labels, val_c.labels)
@@ -158,7 +165,7 @@ def test_batches_cover_a_permutation_and_skip_resumes_it():
     split = Split(torch.zeros(10, 1, 28, 28), torch.arange(10))
     seen = [labels.tolist() for _, labels in shuffled_batches(split, 3, torch.Generator().manual_seed(0))]
     assert len(seen) == 3 and all(len(batch) == 3 for batch in seen)  # the incomplete last batch is dropped
-    assert len(set(sum(seen, []))) == 9
+    assert len({label for batch in seen for label in batch}) == 9
     resumed = [labels.tolist() for _, labels in shuffled_batches(split, 3, torch.Generator().manual_seed(0), skip=2)]
     assert resumed == seen[2:]
 
@@ -193,7 +200,7 @@ def test_load_mnist_splits(mnist_root):
     data = load_mnist(mnist_root, val_size=5000, seed=0)
     assert (len(data.train), len(data.val), len(data.test)) == (55000, 5000, 10000)
     assert data.train.images.dtype == torch.float32 and data.train.images.shape[1:] == (1, 28, 28)
-    assert 0 <= data.train.images.min() and data.train.images.max() <= 1
+    assert data.train.images.min() >= 0 and data.train.images.max() <= 1
     assert len(data.sha256) == 64
 
 

@@ -169,7 +169,6 @@ def test_recognizer_reads_a_picture_with_onnx_and_no_torch(trained_model_path, t
     from PIL import Image
 
     from digitocr.data import read_mnist
-    from digitocr.reading import Recognizer
 
     onnx_path = export_model(trained_model_path, "onnx", out=tmp_path / "model.onnx").path
     images, labels = read_mnist(train=False)

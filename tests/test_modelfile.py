@@ -73,7 +73,7 @@ def test_a_file_of_the_previous_format_is_refused_with_advice(saved):
     payload = torch.load(path, weights_only=True)
     payload["format_version"] = 1
     torch.save(payload, path)
-    with pytest.raises(ModelFileError, match="version 1.*train it again"):
+    with pytest.raises(ModelFileError, match=r"version 1.*train it again"):
         load_model(path)
 
 

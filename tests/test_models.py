@@ -7,7 +7,7 @@ import torch
 
 from digitocr.config import MNIST_MEAN, MNIST_STD, ModelConfig
 from digitocr.errors import ConfigError
-from digitocr.models import MODELS, MLP, build_model, count_parameters
+from digitocr.models import MLP, MODELS, build_model, count_parameters
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -11,10 +11,17 @@ from PIL import Image, ImageDraw
 from digitocr.config import ModelConfig, ReadingConfig, TrainConfig
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
-from digitocr.reading.images import (
-    frame, load_working, load_working_many, open_picture, to_grey, to_working, upright, working_size,
-)
 from digitocr.reading.candidates import prepare
+from digitocr.reading.images import (
+    frame,
+    load_working,
+    load_working_many,
+    open_picture,
+    to_grey,
+    to_working,
+    upright,
+    working_size,
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +128,7 @@ def test_a_huge_picture_is_read_downscaled():
     picture = seven(size=3000)
     candidates = prepare(encoded(picture, "PNG"))
     assert len(candidates) == 1
-    x, y, w, h = candidates[0].box  # in the input's pixels, not the working image's
+    x, y, w, _ = candidates[0].box  # in the input's pixels, not the working image's
     assert 800 < x < 1000 and 600 < y < 800 and 1000 < w < 1400
 
 

@@ -167,7 +167,7 @@ def test_normalise_digits_gives_mnist_like_images_each_as_it_would_alone():
              (np.ones((30, 6), np.float32), np.ones((30, 6), bool))]
     images = stages.normalise_digits(crops)
     assert images.shape == (3, 28, 28) and images.dtype == np.float32
-    assert 0 <= images.min() and images.max() <= 1
+    assert images.min() >= 0 and images.max() <= 1
     for image, (ink, mask) in zip(images, crops):
         rows, columns = np.flatnonzero(image.max(1) > 0), np.flatnonzero(image.max(0) > 0)
         assert rows[-1] - rows[0] + 1 <= 21 and columns[-1] - columns[0] + 1 <= 21

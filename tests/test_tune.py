@@ -19,7 +19,13 @@ from digitocr.config import ModelConfig, TrainConfig, TuneConfig  # noqa: E402
 from digitocr.errors import ConfigError  # noqa: E402
 from digitocr.models import MODELS  # noqa: E402
 from digitocr.tune import (  # noqa: E402
-    MODEL_SPACES, check_model, counted_trials, default_params, open_study, trial_config, tune,
+    MODEL_SPACES,
+    check_model,
+    counted_trials,
+    default_params,
+    open_study,
+    trial_config,
+    tune,
 )
 
 # A worker as a user would run one, on the first images of each split so a trial takes about a second.

@@ -30,7 +30,7 @@ _API = {
     "TuneConfig": "digitocr.config",
 }
 
-__all__ = [*_API, "__version__"]
+__all__ = [*_API, "__version__"]  # noqa: PLE0604  (the lazily imported names: strings, as keys)
 
 
 def __getattr__(name: str):

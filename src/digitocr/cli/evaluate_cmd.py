@@ -23,9 +23,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from digitocr.data import read_mnist, to_float_images
     from digitocr.data.memory import Split
+    from digitocr.devices import resolve_device
     from digitocr.evaluation import evaluate
     from digitocr.modelfile import read_model_file
-    from digitocr.devices import resolve_device
 
     model_file = read_model_file(args.model, device=resolve_device(args.device))
     images, labels = read_mnist(args.data_dir, train=False)

@@ -6,8 +6,18 @@ import argparse
 import dataclasses
 
 from digitocr.cli.common import (
-    add_data_dir, add_json, add_report_dir, fraction, info, int_list, non_negative_int, positive_float, positive_int,
-    print_json, report_written, unit_fraction,
+    add_data_dir,
+    add_json,
+    add_report_dir,
+    fraction,
+    info,
+    int_list,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_json,
+    report_written,
+    unit_fraction,
 )
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.errors import ConfigError

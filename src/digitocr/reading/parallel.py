@@ -14,6 +14,8 @@ feeder thread that had to win the GIL from the busy caller, so a helper often st
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
 import weakref
 from collections.abc import Callable
@@ -154,11 +156,9 @@ def _receive(connection) -> tuple:
 
 
 def _stop(helpers: list) -> None:
-    for connection, process in helpers:
-        try:
+    for connection, _ in helpers:
+        with contextlib.suppress(OSError):  # already gone
             connection.send(None)
-        except OSError:  # already gone
-            pass
     for connection, process in helpers:
         process.join(timeout=2)
         if process.is_alive():
@@ -171,4 +171,4 @@ def _split(items: list, parts: int) -> list[list]:
     parts = max(1, parts)
     size, extra = divmod(len(items), parts)
     bounds = [index * size + min(index, extra) for index in range(parts + 1)]
-    return [items[start:end] for start, end in zip(bounds[:-1], bounds[1:])]
+    return [items[start:end] for start, end in itertools.pairwise(bounds)]

@@ -7,6 +7,7 @@ digits are then read left to right on one line.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ class Components:
 
 def find_components(masks: np.ndarray) -> Components:
     """Label a stack of masks (N, H, W) and measure every component's box and area from its runs."""
-    count_pictures, height, _ = masks.shape
+    height = masks.shape[1]
     labels, count, rows, starts, ends, component = _label(masks)
     boxes = np.empty((count, 4), np.int64)
     # Runs come in row-major order: a component's first run is on its top row, its last on its bottom row.
@@ -228,7 +229,7 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
     overrides the number of digits the widths suggest.
     """
     cuts = _cut_columns(piece, digit_width, count)
-    parts = [_trimmed(piece, left, right) for left, right in zip(cuts[:-1], cuts[1:])]
+    parts = [_trimmed(piece, left, right) for left, right in itertools.pairwise(cuts)]
     return [part for part in parts if part is not None]
 
 
@@ -258,7 +259,7 @@ def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = No
         best = int(columns[order[0]])
         if strokes_per_column[best] <= 1 or piece.width > 1.5 * piece.height:
             cuts.append(best)
-    return cuts + [piece.width]
+    return [*cuts, piece.width]
 
 
 def _column_profile(piece: Piece) -> tuple[np.ndarray, np.ndarray]:
@@ -360,7 +361,7 @@ def digit_choices(components: Components) -> list[list[tuple[Piece, CutLattice |
     bounds = np.searchsorted(components.pictures, np.arange(len(components.labels) + 1)).tolist()
     all_boxes, all_areas = components.boxes.tolist(), components.areas.tolist()
     found = []
-    for picture, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for picture, (low, high) in enumerate(itertools.pairwise(bounds)):
         boxes, areas = all_boxes[low:high], all_areas[low:high]
         groups = group_components(components.boxes[low:high], components.areas[low:high])
         found.append(_choices(make_pieces(components.labels[picture], boxes, areas, groups, low + 1)))

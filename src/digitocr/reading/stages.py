@@ -54,7 +54,7 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     out from the smooth surface and are dropped before a second fit. Works for either polarity. All
     pictures of a stack are fitted at once (batched normal equations, masks instead of dropped rows).
     """
-    stack, lead = _stack(grey)
+    stack, _ = _stack(grey)
     count, height, width = stack.shape
     grid = min(grid, height // 8, width // 8)  # blocks of at least 8x8 pixels
     step = max(1, min(height, width) // (max(grid, 1) * 12))  # about 12x12 samples per block suffice for a median

@@ -109,7 +109,7 @@ def canvas_drawing(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
     stroke = _place(stroke, size, size, rng.uniform(0.35, 0.85), rng)
     style = rng.random()
     if style < 0.2:  # transparent background, black stroke, as a canvas exported to PNG
-        rgba = np.zeros(stroke.shape + (4,), np.uint8)
+        rgba = np.zeros((*stroke.shape, 4), np.uint8)
         rgba[..., 3] = (stroke * 255).astype(np.uint8)
         return Image.fromarray(rgba, "RGBA")
     grey = stroke if style < 0.7 else 1 - stroke

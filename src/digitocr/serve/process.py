@@ -8,9 +8,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,7 +24,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def running_server(model_path: str | Path, port: int | None = None, start_timeout: float = 120) -> Iterator[str]:
     """Start `digitocr serve` on 127.0.0.1, wait until /api/health answers, yield its base URL, stop it after."""
     port = port or free_port()
-    log = tempfile.TemporaryFile("w+")  # not a pipe: a pipe nobody reads would block a chatty server when full
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed when the server stops) not a pipe: a pipe nobody reads would block a chatty server when full
     process = subprocess.Popen([sys.executable, "-m", "digitocr", "serve", "--model", str(model_path),
                                 "--port", str(port)], stderr=log, text=True)
     base = f"http://127.0.0.1:{port}"
