@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitocr-installed
 
-.PHONY: setup browser data train test test-fast notebook clean
+.PHONY: setup browser lint data train test test-fast notebook clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,12 @@ data: setup
 train: setup
 	$(BIN)/digitocr train
 
-test: setup browser
+# The code's habits the tools keep (configured in pyproject.toml): run before the tests, so CI checks them too.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: setup browser lint
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -60,9 +60,11 @@ class Row:
         mean = statistics.mean(self.accuracies)
         spread = f" ± {statistics.stdev(self.accuracies):.2%}" if len(self.accuracies) > 1 else ""
         split = "" if self.curve_split == "test" else " ¹"
-        return (f"| {self.name} | {self.budget} | {mean:.2%}{spread} (n={len(self.accuracies)}) | "
-                f"{statistics.mean(self.seconds):.1f} | {self.time_to(0.98)}{split} | {self.time_to(0.99)}{split} | "
-                f"{self.images_per_second:,.0f} |")
+        return (
+            f"| {self.name} | {self.budget} | {mean:.2%}{spread} (n={len(self.accuracies)}) | "
+            f"{statistics.mean(self.seconds):.1f} | {self.time_to(0.98)}{split} | {self.time_to(0.99)}{split} | "
+            f"{self.images_per_second:,.0f} |"
+        )
 
 
 @torch.no_grad()
@@ -72,7 +74,7 @@ def images_per_second(predict, images: torch.Tensor, batch: int = 1000, repeats:
     for _ in range(repeats):
         started = time.perf_counter()
         for start in range(0, len(images), batch):
-            predict(images[start:start + batch])
+            predict(images[start : start + batch])
         best = min(best, time.perf_counter() - started)
     return len(images) / best
 
@@ -132,14 +134,18 @@ def preset_row(model: str, preset: str, seeds: list[int], quick: bool, data_dir)
     config = preset_config(model, preset)
     if quick:
         config = replace(config, epochs=1)
-    row = Row(f"digitocr {model} {preset}", f"{config.epochs} epochs", curve_split="validation",
-              config=config.to_dict())
+    row = Row(
+        f"digitocr {model} {preset}", f"{config.epochs} epochs", curve_split="validation", config=config.to_dict()
+    )
     for seed in seeds:
         seeded = replace(config, seed=seed)
         data = load_mnist(data_dir, val_size=seeded.data.val_size, seed=seed, log=lambda message: None)
         if quick:  # a small training set and validation split; the test set stays whole
-            data = replace(data, train=Split(data.train.images[:QUICK_IMAGES], data.train.labels[:QUICK_IMAGES]),
-                           val=Split(data.val.images[:1000], data.val.labels[:1000]))
+            data = replace(
+                data,
+                train=Split(data.train.images[:QUICK_IMAGES], data.train.labels[:QUICK_IMAGES]),
+                val=Split(data.val.images[:1000], data.val.labels[:1000]),
+            )
         curve = _Curve()
         result = train(seeded, out=None, callbacks=curve, data=data)
         row.accuracies.append(result.test_accuracy)
@@ -153,19 +159,31 @@ def preset_row(model: str, preset: str, seeds: list[int], quick: bool, data_dir)
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     except OSError:
         pass
     import os
 
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"Python {platform.python_version()}"
+    )
 
 
-def run(quick: bool, seeds: int, accurate_seeds: int, anchor_epochs: dict[str, int], data_dir=None,
-        only: set[str] | None = None, log=print) -> tuple[list[Row], str]:
+def run(
+    quick: bool,
+    seeds: int,
+    accurate_seeds: int,
+    anchor_epochs: dict[str, int],
+    data_dir=None,
+    only: set[str] | None = None,
+    log=print,
+) -> tuple[list[Row], str]:
     root = ensure_mnist(data_dir, log=lambda message: None)
     data = load_mnist(data_dir, val_size=0, seed=0, log=lambda message: None)  # anchors train on all 60,000
     limit = QUICK_IMAGES if quick else None
@@ -177,21 +195,31 @@ def run(quick: bool, seeds: int, accurate_seeds: int, anchor_epochs: dict[str, i
     jobs = {
         # The replica is shared with benchmarks/train_speed.py and always trains on all 60,000 images.
         "replica": lambda: anchor_row(
-            "course-notebook replica (MLP 784-128-64-10, Adam, DataLoader 64)", f"{anchor_epochs['replica']} epochs",
-            lambda: train_replica(str(root), anchor_epochs["replica"]), test_images, replica_model(),
-            lambda images: standardise(images).flatten(1)),
+            "course-notebook replica (MLP 784-128-64-10, Adam, DataLoader 64)",
+            f"{anchor_epochs['replica']} epochs",
+            lambda: train_replica(str(root), anchor_epochs["replica"]),
+            test_images,
+            replica_model(),
+            lambda images: standardise(images).flatten(1),
+        ),
         "example": lambda: anchor_row(
-            "PyTorch examples/mnist CNN (Adadelta, StepLR, batch 64)", f"{anchor_epochs['example']} epochs",
-            lambda: train_pytorch_example(root, anchor_epochs["example"], limit=limit,
-                                          test_limit=limit and len(test_images)),
-            test_images, PyTorchExampleNet(), standardise),
+            "PyTorch examples/mnist CNN (Adadelta, StepLR, batch 64)",
+            f"{anchor_epochs['example']} epochs",
+            lambda: train_pytorch_example(
+                root, anchor_epochs["example"], limit=limit, test_limit=limit and len(test_images)
+            ),
+            test_images,
+            PyTorchExampleNet(),
+            standardise,
+        ),
         "sklearn": lambda: sklearn_row(data, anchor_epochs["sklearn"], limit, seed=0),
     }
     for model, presets in PRESETS.items():
         for preset in presets:
             count = 1 if quick else (accurate_seeds if preset == "accurate" else seeds)
-            jobs[f"{model}-{preset}"] = (lambda m=model, p=preset, n=count:
-                                         preset_row(m, p, list(range(n)), quick, data_dir))
+            jobs[f"{model}-{preset}"] = lambda m=model, p=preset, n=count: preset_row(
+                m, p, list(range(n)), quick, data_dir
+            )
     rows = []
     for name, job in jobs.items():
         if only and name not in only:
@@ -222,6 +250,7 @@ def markdown(rows: list[Row], machine_text: str, quick: bool) -> str:
 
 def ratios(rows: list[Row]) -> list[str]:
     """How many times faster than the course-notebook replica each recipe reaches 98 % (same run, same machine)."""
+
     def seconds_to_98(row: Row) -> float | None:
         times = [next((s for s, acc in curve if acc >= 0.98), None) for curve in row.curves]
         return statistics.mean(times) if times and None not in times else None
@@ -233,38 +262,66 @@ def ratios(rows: list[Row]) -> list[str]:
     lines = [f"Time to 98 % relative to the course-notebook replica ({base:.1f} s):", ""]
     for row in rows:
         if row is not baseline and (ours := seconds_to_98(row)) is not None:
-            lines.append(f"- {row.name}: {base / ours:.1f}x faster" if ours < base else
-                         f"- {row.name}: {ours / base:.1f}x slower")
+            lines.append(
+                f"- {row.name}: {base / ours:.1f}x faster"
+                if ours < base
+                else f"- {row.name}: {ours / base:.1f}x slower"
+            )
     return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"1 epoch, 1 seed, {QUICK_IMAGES} training images "
-                        "per recipe (the course replica: all)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"1 epoch, 1 seed, {QUICK_IMAGES} training images per recipe (the course replica: all)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per fast preset (default 3)")
     parser.add_argument("--accurate-seeds", type=int, default=1, help="seeds per accurate preset (default 1)")
     parser.add_argument("--replica-epochs", type=int, default=5)
     parser.add_argument("--example-epochs", type=int, default=14, help="PyTorch's example default: 14")
     parser.add_argument("--sklearn-epochs", type=int, default=20)
-    parser.add_argument("--only", nargs="*", help="rows to run: replica example sklearn mlp-fast mlp-accurate "
-                        "cnn-fast cnn-accurate")
+    parser.add_argument(
+        "--only", nargs="*", help="rows to run: replica example sklearn mlp-fast mlp-accurate cnn-fast cnn-accurate"
+    )
     parser.add_argument("--out", default=str(RESULTS / "compare.md"), help="Markdown file to write")
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
     epochs = {"replica": args.replica_epochs, "example": args.example_epochs, "sklearn": args.sklearn_epochs}
     if args.quick:
         epochs = dict.fromkeys(epochs, 1)
-    rows, machine_text = run(args.quick, args.seeds, args.accurate_seeds, epochs, args.data_dir,
-                             set(args.only) if args.only else None, log=lambda text: print(text, file=sys.stderr))
+    rows, machine_text = run(
+        args.quick,
+        args.seeds,
+        args.accurate_seeds,
+        epochs,
+        args.data_dir,
+        set(args.only) if args.only else None,
+        log=lambda text: print(text, file=sys.stderr),
+    )
     text = markdown(rows, machine_text, args.quick)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(
-        [{"name": row.name, "budget": row.budget, "accuracies": row.accuracies, "seconds": row.seconds,
-          "curves": row.curves, "curve_split": row.curve_split, "images_per_second": row.images_per_second,
-          "config": row.config} for row in rows], indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            [
+                {
+                    "name": row.name,
+                    "budget": row.budget,
+                    "accuracies": row.accuracies,
+                    "seconds": row.seconds,
+                    "curves": row.curves,
+                    "curve_split": row.curve_split,
+                    "images_per_second": row.images_per_second,
+                    "config": row.config,
+                }
+                for row in rows
+            ],
+            indent=1,
+        )
+    )
     print(text)
     return 0
 

@@ -35,8 +35,10 @@ CANDIDATES = {
 
 def main() -> None:
     splits = {seed: load_mnist(seed=seed, log=lambda message: None) for seed in range(3)}
-    print(f"# Default sweep, validation split only, {datetime.date.today()}, {platform.machine()} "
-          f"{os.cpu_count()} CPU cores\n")
+    print(
+        f"# Default sweep, validation split only, {datetime.date.today()}, {platform.machine()} "
+        f"{os.cpu_count()} CPU cores\n"
+    )
     print("| candidate | val accuracy mean | val min | train seconds mean |")
     print("| --- | --- | --- | --- |")
     for name, config in CANDIDATES.items():
@@ -49,8 +51,10 @@ def main() -> None:
             best = history.epochs[history.best_epoch - 1]
             accuracies.append(best.val_accuracy)
             seconds.append(sum(stats.seconds for stats in history.epochs))
-        print(f"| {name} | {statistics.mean(accuracies):.2%} | {min(accuracies):.2%} | "
-              f"{statistics.mean(seconds):.1f} |", flush=True)
+        print(
+            f"| {name} | {statistics.mean(accuracies):.2%} | {min(accuracies):.2%} | {statistics.mean(seconds):.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -61,12 +61,18 @@ def main() -> None:
 
     rows = {
         "latency, batch 1 (ms)": (lambda: torch_run(one_t), lambda: backend.logits(one), args.calls, 1e3),
-        "throughput, batch 1000 (img/s)": (lambda: torch_run(thousand_t), lambda: backend.logits(thousand),
-                                           max(args.calls // 10, 5), None),
+        "throughput, batch 1000 (img/s)": (
+            lambda: torch_run(thousand_t),
+            lambda: backend.logits(thousand),
+            max(args.calls // 10, 5),
+            None,
+        ),
     }
-    print(f"{datetime.date.today()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs | "
-          f"{args.threads} threads | torch {torch.__version__} | onnxruntime "
-          f"{__import__('onnxruntime').__version__} | {args.seeds} repeats")
+    print(
+        f"{datetime.date.today()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs | "
+        f"{args.threads} threads | torch {torch.__version__} | onnxruntime "
+        f"{__import__('onnxruntime').__version__} | {args.seeds} repeats"
+    )
     print(f"{'measure':32} {'torch':>18} {'onnxruntime':>18} {'ort/torch':>10}")
     for name, (torch_call, ort_call, calls, scale) in rows.items():
         results = {}
@@ -75,8 +81,9 @@ def main() -> None:
             values = [t * scale for t in times] if scale else [1000 / t for t in times]
             results[engine] = (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
         ratio = results["ort"][0] / results["torch"][0]
-        cells = [f"{mean:10.3f} ± {std:5.3f}" if scale else f"{mean:10,.0f} ± {std:5,.0f}"
-                 for mean, std in results.values()]
+        cells = [
+            f"{mean:10.3f} ± {std:5.3f}" if scale else f"{mean:10,.0f} ± {std:5,.0f}" for mean, std in results.values()
+        ]
         print(f"{name:32} {cells[0]:>18} {cells[1]:>18} {ratio:9.2f}x")
     print("ort/torch < 1 means onnxruntime is faster for latency; > 1 means it is faster for throughput")
 

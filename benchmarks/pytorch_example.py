@@ -49,8 +49,9 @@ def _test_accuracy(model: nn.Module, loader: DataLoader) -> float:
     return correct / len(loader.dataset)
 
 
-def train_pytorch_example(data_root, epochs: int = 14, seed: int = 0, limit: int | None = None,
-                          test_limit: int | None = None) -> list[tuple[float, float]]:
+def train_pytorch_example(
+    data_root, epochs: int = 14, seed: int = 0, limit: int | None = None, test_limit: int | None = None
+) -> list[tuple[float, float]]:
     """Per epoch: (training seconds so far, test accuracy), as ``replica.train_replica``.
 
     ``limit`` / ``test_limit`` keep only the first training / test images (quick runs). The clock covers

@@ -69,9 +69,11 @@ def main() -> None:
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
     recognizer = Recognizer(args.model)
-    print(f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {describe_model(recognizer)}")
+    print(
+        f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {describe_model(recognizer)}"
+    )
     print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
-    print(f"| {'category':45s} | naive baseline | digitocr | rejected (text \"\") |")
+    print(f'| {"category":45s} | naive baseline | digitocr | rejected (text "") |')
     print(f"|{'-' * 47}|---------------:|---------:|-------------------:|")
     for offset, (kind, title) in enumerate(KINDS.items()):
         if kind == "mnist":  # as they are: the pipeline should read them as well as the model does directly

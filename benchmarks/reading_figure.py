@@ -1,6 +1,6 @@
 """Draw docs/reading_stages.png: the normalisation stages on one synthetic photo of a handwritten number.
 
-    .venv/bin/python benchmarks/reading_figure.py --model trained_model.pth [--out docs/reading_stages.png]
+.venv/bin/python benchmarks/reading_figure.py --model trained_model.pth [--out docs/reading_stages.png]
 """
 
 from __future__ import annotations
@@ -42,12 +42,17 @@ def main() -> None:
     pieces = find_digits(mask)
     result = Recognizer(args.model).read(sample.data)
 
-    panels = [("1. the photo", np.asarray(Image.open(io.BytesIO(sample.data)).convert("RGB")), None),
-              ("2. grey, working size, denoised", clean, "gray"),
-              ("3. paper under uneven light (fitted)", paper, "gray"),
-              (f"4. ink contrast ({'dark' if dark else 'light'} ink), lighting removed",
-               contrast / max(float(contrast.max()), 1e-6), "magma"),
-              ("5. adaptive threshold + digits found", mask, "gray")]
+    panels = [
+        ("1. the photo", np.asarray(Image.open(io.BytesIO(sample.data)).convert("RGB")), None),
+        ("2. grey, working size, denoised", clean, "gray"),
+        ("3. paper under uneven light (fitted)", paper, "gray"),
+        (
+            f"4. ink contrast ({'dark' if dark else 'light'} ink), lighting removed",
+            contrast / max(float(contrast.max()), 1e-6),
+            "magma",
+        ),
+        ("5. adaptive threshold + digits found", mask, "gray"),
+    ]
     figure = plt.figure(figsize=(12, 7.2))
     for index, (title, image, cmap) in enumerate(panels):
         axis = figure.add_subplot(3, 2, index + 1)
@@ -64,8 +69,12 @@ def main() -> None:
         axis.imshow(reading.image, cmap="gray", vmin=0, vmax=1)
         axis.set_title(f"{reading.digit} ({reading.confidence:.0%})", fontsize=9)
         axis.axis("off")
-    figure.text(0.53, 0.34, f"6. 28x28 digits the model saw (20x20 box, centre of mass)\n"
-                f"read: {result.text!r}   truth: {sample.text!r}", fontsize=10)
+    figure.text(
+        0.53,
+        0.34,
+        f"6. 28x28 digits the model saw (20x20 box, centre of mass)\nread: {result.text!r}   truth: {sample.text!r}",
+        fontsize=10,
+    )
     figure.savefig(args.out, dpi=80, bbox_inches="tight")
     print(f"saved {args.out}: read {result.text!r}, truth {sample.text!r}")
 

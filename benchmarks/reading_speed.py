@@ -63,12 +63,16 @@ def main() -> None:
     numbers = [sample.data for sample in make_samples("number", 30, images, labels, seed=2)]
     recognizer.read_many(mnist_pngs[:50])  # warm up
 
-    print(f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch/BLAS "
-          f"thread, model {describe_model(recognizer)}")
+    print(
+        f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch/BLAS "
+        f"thread, model {describe_model(recognizer)}"
+    )
     print("| picture | naive baseline | digitocr |")
     print("|---|---:|---:|")
-    for title, inputs in [("MNIST-sized PNG (28x28), one digit", mnist_pngs[:100]),
-                          ("paper photo JPEG/PNG (80-400 px), one digit", photos)]:
+    for title, inputs in [
+        ("MNIST-sized PNG (28x28), one digit", mnist_pngs[:100]),
+        ("paper photo JPEG/PNG (80-400 px), one digit", photos),
+    ]:
         naive = median_ms(lambda data: naive_read(recognizer, data), inputs, 3)
         ours = median_ms(recognizer.read, inputs, 3)
         print(f"| {title}: median latency | {naive:.2f} ms | {ours:.2f} ms |")
@@ -77,18 +81,22 @@ def main() -> None:
     start = time.perf_counter()
     [naive_read(recognizer, data) for data in mnist_pngs]
     naive_rate = len(mnist_pngs) / (time.perf_counter() - start)
-    arrays = list((images[:args.batch] * 255).astype(np.uint8))
+    arrays = list((images[: args.batch] * 255).astype(np.uint8))
     for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
-        print(f"| {len(inputs)} MNIST-sized {title}, read_many: throughput (median of 5) | "
-              f"{naive_rate:,.0f} digits/s | {digits_per_second(recognizer, inputs):,.0f} digits/s |")
+        print(
+            f"| {len(inputs)} MNIST-sized {title}, read_many: throughput (median of 5) | "
+            f"{naive_rate:,.0f} digits/s | {digits_per_second(recognizer, inputs):,.0f} digits/s |"
+        )
     if args.workers > 1:
         start = time.perf_counter()
         with Recognizer(args.model, workers=args.workers) as pool:
-            pool.read_many(mnist_pngs[:2 * args.workers * MIN_SHARE])  # starts the workers and warms them up
+            pool.read_many(mnist_pngs[: 2 * args.workers * MIN_SHARE])  # starts the workers and warms them up
             started = time.perf_counter() - start
             for title, inputs in [("PNGs", mnist_pngs), ("uint8 arrays", arrays)]:
-                print(f"| {len(inputs)} MNIST-sized {title}, read_many on {args.workers} worker processes of one "
-                      f"core each: throughput (median of 5) | - | {digits_per_second(pool, inputs):,.0f} digits/s |")
+                print(
+                    f"| {len(inputs)} MNIST-sized {title}, read_many on {args.workers} worker processes of one "
+                    f"core each: throughput (median of 5) | - | {digits_per_second(pool, inputs):,.0f} digits/s |"
+                )
         print(f"\n(the {args.workers} workers started in {started:.1f} s, once, before those rows)")
 
 

@@ -21,8 +21,9 @@ def replica_model() -> nn.Module:
     return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def train_replica(data_root: str, epochs: int, on_epoch: Callable[[int, float, float], bool] | None = None,
-                  seed: int = 0) -> list[tuple[float, float]]:
+def train_replica(
+    data_root: str, epochs: int, on_epoch: Callable[[int, float, float], bool] | None = None, seed: int = 0
+) -> list[tuple[float, float]]:
     """Per epoch: (training seconds so far, test accuracy). ``on_epoch(epoch, seconds, acc)`` returning True stops.
 
     The clock covers building the datasets and training; the per-epoch test evaluation is not counted,
@@ -30,10 +31,13 @@ def train_replica(data_root: str, epochs: int, on_epoch: Callable[[int, float, f
     """
     torch.manual_seed(seed)
     started = time.perf_counter()
-    transform = transforms.Compose([
-        transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),
-        transforms.Lambda(lambda x: x.view(-1)),
-    ])
+    transform = transforms.Compose(
+        [
+            transforms.ToTensor(),
+            transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),
+            transforms.Lambda(lambda x: x.view(-1)),
+        ]
+    )
     train_set = datasets.MNIST(data_root, train=True, download=False, transform=transform)
     test_set = datasets.MNIST(data_root, train=False, download=False, transform=transform)
     train_loader = DataLoader(train_set, batch_size=64, shuffle=True)

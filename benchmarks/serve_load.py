@@ -47,10 +47,18 @@ def canvas_picture(size: int = 112) -> bytes:
 
 
 def multipart_request(png: bytes) -> bytes:
-    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="pad.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = (f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-            f"boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    body = (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="pad.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    head = (
+        f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+        f"boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return head + body
 
 
@@ -66,20 +74,29 @@ def in_process_baseline(model: str, png: bytes, repeats: int) -> dict:
         answer = recognizer.read(png)  # the server's work, without HTTP
         timings.append(time.perf_counter() - started)
     timings = timings[1:]
-    return {"answer": answer.to_dict(), "p50_ms": 1000 * statistics.median(timings),
-            "per_second": repeats / sum(timings)}
+    return {
+        "answer": answer.to_dict(),
+        "p50_ms": 1000 * statistics.median(timings),
+        "per_second": repeats / sum(timings),
+    }
 
 
 def same_reading(answer: dict, expected: dict) -> bool:
     """The same digits in the same boxes; confidences equal to 1e-5 (a batch may round their last bits apart)."""
     digits, wanted = answer.get("digits", []), expected["digits"]
-    return answer.get("text") == expected["text"] and len(digits) == len(wanted) and all(
-        d["digit"] == w["digit"] and d["box"] == w["box"] and abs(d["confidence"] - w["confidence"]) < 1e-5
-        for d, w in zip(digits, wanted))
+    return (
+        answer.get("text") == expected["text"]
+        and len(digits) == len(wanted)
+        and all(
+            d["digit"] == w["digit"] and d["box"] == w["box"] and abs(d["confidence"] - w["confidence"]) < 1e-5
+            for d, w in zip(digits, wanted)
+        )
+    )
 
 
-async def client(port: int, request: bytes, expected: dict, todo: list[int], latencies: list[float],
-                 errors: list[str]) -> None:
+async def client(
+    port: int, request: bytes, expected: dict, todo: list[int], latencies: list[float], errors: list[str]
+) -> None:
     """One keep-alive connection sending requests while any are left; reconnects after an error."""
     connection = None
     while todo[0] > 0:
@@ -91,8 +108,9 @@ async def client(port: int, request: bytes, expected: dict, todo: list[int], lat
             reader, writer = connection
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
+            length = next(
+                int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+            )
             body = await reader.readexactly(length)
             if not head.startswith(b"HTTP/1.1 200") or not same_reading(json.loads(body), expected):
                 errors.append(head.split(b"\r\n")[0].decode() + " " + body[:100].decode(errors="replace"))
@@ -122,10 +140,17 @@ def main() -> int:
     parser.add_argument("--model", default="trained_model.pth", help="a model file (default trained_model.pth)")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--size", type=int, default=112, help="side of the pad picture sent: 112 is what the "
-                        "page sends (default), 400 the full pad")
-    parser.add_argument("--url", help="load a server that is already running (e.g. one started with other "
-                        "uvicorn options) instead of starting `digitocr serve`")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=112,
+        help="side of the pad picture sent: 112 is what the page sends (default), 400 the full pad",
+    )
+    parser.add_argument(
+        "--url",
+        help="load a server that is already running (e.g. one started with other "
+        "uvicorn options) instead of starting `digitocr serve`",
+    )
     args = parser.parse_args()
     if not os.path.isfile(args.model):
         sys.exit(f"no model at {args.model}: make one with `digitocr train`, or pass --model PATH")
@@ -140,16 +165,24 @@ def main() -> int:
 
     throughput = len(latencies) / seconds
     p50, p90, p99 = (1000 * percentile(latencies, share) for share in (0.5, 0.9, 0.99))
-    print(f"digitocr serve under load, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"picture: {len(png):,}-byte {args.size}x{args.size} PNG"
-          f"{' (what the page sends)' if args.size == 112 else ''}, multipart POST /api/predict")
-    print(f"in-process decode + Recognizer.read (baseline): {baseline['p50_ms']:.2f} ms p50, {baseline['per_second']:.0f} /s "
-          f"on one thread")
+    print(
+        f"digitocr serve under load, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"picture: {len(png):,}-byte {args.size}x{args.size} PNG"
+        f"{' (what the page sends)' if args.size == 112 else ''}, multipart POST /api/predict"
+    )
+    print(
+        f"in-process decode + Recognizer.read (baseline): {baseline['p50_ms']:.2f} ms p50, "
+        f"{baseline['per_second']:.0f} /s on one thread"
+    )
     print(f"server: {args.requests} requests from {args.clients} concurrent clients in {seconds:.2f} s")
     print(f"  throughput {throughput:.0f} requests/s ({throughput / baseline['per_second']:.2f}x the in-process rate)")
-    print(f"  latency p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {1000 * max(latencies):.1f} ms "
-          f"(p50 is {p50 / baseline['p50_ms']:.1f}x the in-process read)")
+    print(
+        f"  latency p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {1000 * max(latencies):.1f} ms "
+        f"(p50 is {p50 / baseline['p50_ms']:.1f}x the in-process read)"
+    )
     print(f"  errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     return 1 if errors else 0
 

@@ -58,8 +58,21 @@ def time_digitocr_train(seed: int, data_root: Path) -> tuple[float, dict]:
     """Wall seconds of a fresh `digitocr train` process and its --json summary."""
     with tempfile.TemporaryDirectory() as folder:
         seconds, stdout = wall_seconds(
-            [sys.executable, "-m", "digitocr", "train", "--quiet", "--json", "--seed", str(seed),
-             "--data-dir", str(data_root), "--out", str(Path(folder) / "model.pth")])
+            [
+                sys.executable,
+                "-m",
+                "digitocr",
+                "train",
+                "--quiet",
+                "--json",
+                "--seed",
+                str(seed),
+                "--data-dir",
+                str(data_root),
+                "--out",
+                str(Path(folder) / "model.pth"),
+            ]
+        )
     return seconds, json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -75,8 +88,9 @@ def epoch_flops(config: TrainConfig) -> tuple[float, float]:
     if not linears or any(isinstance(module, nn.Conv2d) for module in model.modules()):
         raise SystemExit("the FLOP count is written for the MLP (the default model)")
     forward = sum(2 * layer.in_features * layer.out_features for layer in linears)
-    backward = sum((1 if index == 0 else 2) * 2 * layer.in_features * layer.out_features
-                   for index, layer in enumerate(linears))
+    backward = sum(
+        (1 if index == 0 else 2) * 2 * layer.in_features * layer.out_features for index, layer in enumerate(linears)
+    )
     train_images = 60_000 - config.data.val_size
     images_seen = train_images // config.batch_size * config.batch_size  # the last incomplete batch is dropped
     return images_seen * (forward + backward) + config.data.val_size * forward, 3 * forward * train_images
@@ -90,7 +104,7 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> f
     while time.perf_counter() - started < seconds:
         torch.matmul(a, b)
         products += 1
-    return products * 2 * size ** 3 / (time.perf_counter() - started)
+    return products * 2 * size**3 / (time.perf_counter() - started)
 
 
 def cpu_model() -> str:
@@ -133,35 +147,45 @@ def main() -> None:
     loop_runs = [summary["train_seconds"] for _, summary in ours]
     loop_seconds = statistics.median(loop_runs)
 
-    print(f"# Training speed, {datetime.date.today()}, {cpu_model()} ({platform.machine()}, {os.cpu_count()} "
-          f"cores, torch {torch.__version__}, {torch.get_num_threads()} threads), device {device.type}, "
-          f"precision {'bf16' if bf16 else 'fp32'} (--precision {config.precision}); load average "
-          f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after the timed runs\n")
+    print(
+        f"# Training speed, {datetime.date.today()}, {cpu_model()} ({platform.machine()}, {os.cpu_count()} "
+        f"cores, torch {torch.__version__}, {torch.get_num_threads()} threads), device {device.type}, "
+        f"precision {'bf16' if bf16 else 'fp32'} (--precision {config.precision}); load average "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after the timed runs\n"
+    )
     print(f"| what | seconds (median of {args.runs}) | runs |")
     print("| --- | --- | --- |")
-    print(f"| `python -c \"import torch\"` (the floor) | {floor_seconds:.2f} | "
-          f"{', '.join(f'{s:.2f}' for s in floor)} |")
-    print(f"| `digitocr train` defaults, whole process | {our_seconds:.2f} | "
-          f"{', '.join(f'{s:.2f}' for s, _ in ours)} |")
-    print(f"| of which the training loop (validation included) | {loop_seconds:.2f} | "
-          f"{', '.join(f'{s:.2f}' for s in loop_runs)} |")
+    print(f'| `python -c "import torch"` (the floor) | {floor_seconds:.2f} | {", ".join(f"{s:.2f}" for s in floor)} |')
+    print(
+        f"| `digitocr train` defaults, whole process | {our_seconds:.2f} | {', '.join(f'{s:.2f}' for s, _ in ours)} |"
+    )
+    print(
+        f"| of which the training loop (validation included) | {loop_seconds:.2f} | "
+        f"{', '.join(f'{s:.2f}' for s in loop_runs)} |"
+    )
     ratio = our_seconds / floor_seconds
     met = ratio <= TARGET_RATIO and min(accuracies) >= TARGET_ACCURACY
-    print(f"\nwhole process / torch import floor = {ratio:.2f} (target ≤ {TARGET_RATIO}) at test accuracy "
-          f"{min(accuracies):.2%} to {max(accuracies):.2%} (seeds 0-{args.runs - 1}; "
-          f"target ≥ {TARGET_ACCURACY:.0%}): {'met' if met else 'NOT met'}")
+    print(
+        f"\nwhole process / torch import floor = {ratio:.2f} (target ≤ {TARGET_RATIO}) at test accuracy "
+        f"{min(accuracies):.2%} to {max(accuracies):.2%} (seeds 0-{args.runs - 1}; "
+        f"target ≥ {TARGET_ACCURACY:.0%}): {'met' if met else 'NOT met'}"
+    )
 
     done, estimate = epoch_flops(config)
     peak = {"fp32": matmul_rate(torch.float32)}
     if bf16:
         peak["bf16"] = matmul_rate(torch.bfloat16)
     path = "bf16" if bf16 else "fp32"
-    print("\nmatmul rate, 2048 x 2048 torch.matmul for ~1 s: "
-          + ", ".join(f"{name} {rate / 1e9:.0f} GFLOP/s" for name, rate in peak.items())
-          + f"; training took the {path} path")
-    print(f"arithmetic per epoch: {done / 1e9:.1f} GFLOP ({config.batch_size}-image batches of "
-          f"{60_000 - config.data.val_size:,} images forward + backward, {config.data.val_size:,} validation "
-          f"forward; the 3 × forward estimate would say {estimate / 1e9:.1f})\n")
+    print(
+        "\nmatmul rate, 2048 x 2048 torch.matmul for ~1 s: "
+        + ", ".join(f"{name} {rate / 1e9:.0f} GFLOP/s" for name, rate in peak.items())
+        + f"; training took the {path} path"
+    )
+    print(
+        f"arithmetic per epoch: {done / 1e9:.1f} GFLOP ({config.batch_size}-image batches of "
+        f"{60_000 - config.data.val_size:,} images forward + backward, {config.data.val_size:,} validation "
+        f"forward; the 3 × forward estimate would say {estimate / 1e9:.1f})\n"
+    )
     print(f"| epoch | seconds (median of {args.runs}) | GFLOP/s | share of the {path} matmul rate |")
     print("| --- | --- | --- | --- |")
     for epoch, runs in enumerate(zip(*[summary["history"] for _, summary in ours]), 1):
@@ -182,13 +206,19 @@ def main() -> None:
     fmt = lambda epoch, seconds: f"{seconds:.1f} s (epoch {epoch})" if epoch else f"not within {len(replica)} epochs"  # noqa: E731
     print("\n| run | test accuracy | time to 97 % | time to 98 % |")
     print("| --- | --- | --- | --- |")
-    print(f"| course notebook replica (DataLoader, batch 64, 784-128-64-10, Adam) | "
-          f"{replica[-1][1]:.2%} after {len(replica)} epochs | {fmt(epoch97, seconds97)} | {fmt(epoch98, seconds98)} |")
-    print(f"| `digitocr train` defaults, whole process (import → saved model) | {min(accuracies):.2%} (min of "
-          f"{args.runs} seeds) | ≤ {our_seconds:.1f} s | {our_seconds:.1f} s |")
+    print(
+        f"| course notebook replica (DataLoader, batch 64, 784-128-64-10, Adam) | "
+        f"{replica[-1][1]:.2%} after {len(replica)} epochs | {fmt(epoch97, seconds97)} | {fmt(epoch98, seconds98)} |"
+    )
+    print(
+        f"| `digitocr train` defaults, whole process (import → saved model) | {min(accuracies):.2%} (min of "
+        f"{args.runs} seeds) | ≤ {our_seconds:.1f} s | {our_seconds:.1f} s |"
+    )
     if seconds97:
-        print(f"\ndigitocr's whole process to ≥ 98 % / the replica's time to 97 % = {our_seconds / seconds97:.3f}; "
-              f"{seconds97 / our_seconds:.1f}× faster")
+        print(
+            f"\ndigitocr's whole process to ≥ 98 % / the replica's time to 97 % = {our_seconds / seconds97:.3f}; "
+            f"{seconds97 / our_seconds:.1f}× faster"
+        )
 
 
 if __name__ == "__main__":

@@ -44,15 +44,22 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     full = load_mnist(log=lambda message: None)
-    data = MNISTData(train=Split(full.train.images[:args.images], full.train.labels[:args.images]),
-                     val=Split(full.val.images[:100], full.val.labels[:100]), test=full.test, sha256=full.sha256)
+    data = MNISTData(
+        train=Split(full.train.images[: args.images], full.train.labels[: args.images]),
+        val=Split(full.val.images[:100], full.val.labels[:100]),
+        test=full.test,
+        sha256=full.sha256,
+    )
     scale = 55000 / min(args.images, len(full.train))  # per full epoch of the tuning split
-    print(f"{datetime.date.today()} {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, timed on {min(args.images, len(full.train))} images")
+    print(
+        f"{datetime.date.today()} {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, timed on {min(args.images, len(full.train))} images"
+    )
     epoch_seconds(data, *CASES["smallest (128, bs 512)"])  # warm-up: first-call costs of the CPU kernels
     # The fastest of a few repeats: on a shared machine the slow ones measure the neighbours, not the model.
-    seconds = {name: min(epoch_seconds(data, *case) for _ in range(args.repeats)) * scale
-               for name, case in CASES.items()}
+    seconds = {
+        name: min(epoch_seconds(data, *case) for _ in range(args.repeats)) * scale for name, case in CASES.items()
+    }
     reference = seconds["default train (256, bs 256)"]
     for name, value in seconds.items():
         print(f"{name:30s} {value:7.1f} s/epoch  {value / reference:5.1f}x default")
@@ -60,10 +67,14 @@ def main() -> None:
     slowest_trial = seconds["largest (1024x3, bs 128)"] * tune.max_epochs
     bound = tune.timeout + slowest_trial + slowest_trial * 60000 / 55000
     print(f"defaults: {tune.trials} trials x {tune.max_epochs} epochs, timeout {tune.timeout:g} s")
-    print(f"slowest trial {slowest_trial / 60:.1f} min; upper bound of `digitocr tune` {bound / 60:.1f} min "
-          f"(timeout + a last slowest trial + the final retrain of the slowest config)")
-    print(f"all {tune.trials} trials at the middle size, none pruned: "
-          f"{tune.trials * tune.max_epochs * seconds['middle (512x2, bs 128)'] / 60:.1f} min")
+    print(
+        f"slowest trial {slowest_trial / 60:.1f} min; upper bound of `digitocr tune` {bound / 60:.1f} min "
+        f"(timeout + a last slowest trial + the final retrain of the slowest config)"
+    )
+    print(
+        f"all {tune.trials} trials at the middle size, none pruned: "
+        f"{tune.trials * tune.max_epochs * seconds['middle (512x2, bs 128)'] / 60:.1f} min"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ DIGITOCR = [sys.executable, "-m", "digitocr"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*DIGITOCR, *args], capture_output=True, text=True, cwd=cwd, timeout=600,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*DIGITOCR, *args], capture_output=True, text=True, cwd=cwd, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 def test_help_lists_the_commands():
@@ -29,17 +30,20 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (("evaluate", "no-such-model.pth"), "model file not found: no-such-model.pth"),
-    (("train", "--config", "no-such-config.json"), "config file not found"),
-    (("train", "--epochs", "zero"), "expected a whole number"),
-    (("train", "--lr", "-1"), "expected a positive number"),
-    (("train", "--hidden", "512,x"), "comma-separated whole numbers"),
-    (("train", "--device", "tpu"), "unknown device"),
-    (("train", "--resume", "no-such.ckpt"), "checkpoint not found"),
-    (("serve", "--port", "99999"), "a port number in 1-65535"),
-    (("predict", ".", "--model", "no-such-model.pth"), "model file not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("evaluate", "no-such-model.pth"), "model file not found: no-such-model.pth"),
+        (("train", "--config", "no-such-config.json"), "config file not found"),
+        (("train", "--epochs", "zero"), "expected a whole number"),
+        (("train", "--lr", "-1"), "expected a positive number"),
+        (("train", "--hidden", "512,x"), "comma-separated whole numbers"),
+        (("train", "--device", "tpu"), "unknown device"),
+        (("train", "--resume", "no-such.ckpt"), "checkpoint not found"),
+        (("serve", "--port", "99999"), "a port number in 1-65535"),
+        (("predict", ".", "--model", "no-such-model.pth"), "model file not found"),
+    ],
+)
 def test_user_mistakes_get_one_clear_line_and_no_traceback(args, message, tmp_path):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode != 0
@@ -59,14 +63,17 @@ def untrained_model(tmp_path) -> Path:
     return save_model(tmp_path / "model.pth", build_model(TrainConfig().model), TrainConfig())
 
 
-@pytest.mark.parametrize("args, message", [
-    (("predict", "PICTURE", "--device", "cuda"), "no CUDA GPU is available"),
-    (("predict", "PICTURE", "--device", "foo"), "unknown device 'foo'"),
-    (("predict", "PICTURE", "--workers", "2", "--device", "cuda"), "leave workers at 1"),
-    (("serve", "--device", "foo", "--port", "1"), "unknown device 'foo'"),
-    (("evaluate", "MODEL", "--device", "cuda"), "no CUDA GPU is available"),
-    (("train", "--device", "cuda:x"), "unknown device 'cuda:x'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("predict", "PICTURE", "--device", "cuda"), "no CUDA GPU is available"),
+        (("predict", "PICTURE", "--device", "foo"), "unknown device 'foo'"),
+        (("predict", "PICTURE", "--workers", "2", "--device", "cuda"), "leave workers at 1"),
+        (("serve", "--device", "foo", "--port", "1"), "unknown device 'foo'"),
+        (("evaluate", "MODEL", "--device", "cuda"), "no CUDA GPU is available"),
+        (("train", "--device", "cuda:x"), "unknown device 'cuda:x'"),
+    ],
+)
 def test_a_wrong_or_absent_device_is_one_line_for_every_command(untrained_model, tmp_path, args, message):
     Image.new("L", (28, 28), 255).save(tmp_path / "picture.png")
     args = [{"PICTURE": str(tmp_path / "picture.png"), "MODEL": str(untrained_model)}.get(a, a) for a in args]
@@ -80,9 +87,14 @@ def test_a_wrong_or_absent_device_is_one_line_for_every_command(untrained_model,
 
 def test_missing_data_without_any_source_says_where_to_put_it(tmp_path):
     # No npm on PATH and no network route for torchvision's mirrors from an empty PATH-less environment.
-    env = {"PATH": str(Path(sys.executable).parent), "DIGITOCR_DATA": str(tmp_path / "empty"),
-           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
-           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "DIGITOCR_DATA": str(tmp_path / "empty"),
+        "http_proxy": "http://127.0.0.1:9",
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
     result = run_cli("data", env=env)
     assert result.returncode == 1
     assert "could not get MNIST" in result.stderr and "MNIST/raw" in result.stderr
@@ -151,8 +163,9 @@ def test_ctrl_c_then_the_printed_resume_command_finishes_the_run_where_it_was_go
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "trained_model.pth").write_bytes(b"someone's model")
-    resumed = subprocess.run([*DIGITOCR, "train", *resume, "--json", "--quiet"], capture_output=True, text=True,
-                             timeout=900, cwd=elsewhere)
+    resumed = subprocess.run(
+        [*DIGITOCR, "train", *resume, "--json", "--quiet"], capture_output=True, text=True, timeout=900, cwd=elsewhere
+    )
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 30 and summary["model_path"] == str(out) and out.is_file()
@@ -169,9 +182,11 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_training(tmp_path)
     read_only.chmod(0o555)
     if os.access(read_only, os.W_OK):  # root writes anywhere; sysfs refuses new files even to root
         read_only = Path("/sys/kernel")
-    for out, message in [(folder, f"the model path {folder} is a folder"),
-                         (read_only / "m.pth", f"cannot write the model file {read_only / 'm.pth'}"),
-                         (tmp_path / "a-file" / "m.pth", f"{tmp_path / 'a-file'} is a file, not a folder")]:
+    for out, message in [
+        (folder, f"the model path {folder} is a folder"),
+        (read_only / "m.pth", f"cannot write the model file {read_only / 'm.pth'}"),
+        (tmp_path / "a-file" / "m.pth", f"{tmp_path / 'a-file'} is a file, not a folder"),
+    ]:
         (tmp_path / "a-file").write_text("not a folder")
         result = run_cli("train", "--out", str(out), "--data-dir", str(tmp_path / "no-mnist-here"), cwd=tmp_path)
         assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -181,14 +196,17 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_training(tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == []  # no hidden temporary left behind
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"epochs": "two"}, "train setting 'epochs' must be a whole number, got 'two'"),
-    ({"model": {"hidden": 256}}, "model setting 'hidden' must be a list of whole numbers, got 256"),
-    ({"lr": True}, "train setting 'lr' must be a number, got True"),
-    ({"data": {"val_size": 1.5}}, "data setting 'val_size' must be a whole number, got 1.5"),
-    ({"augment": {"affine": "yes"}}, "augment setting 'affine' must be true or false, got 'yes'"),
-    ({"data": {"data_dir": 3}}, "data setting 'data_dir' must be a string or null, got 3"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"epochs": "two"}, "train setting 'epochs' must be a whole number, got 'two'"),
+        ({"model": {"hidden": 256}}, "model setting 'hidden' must be a list of whole numbers, got 256"),
+        ({"lr": True}, "train setting 'lr' must be a number, got True"),
+        ({"data": {"val_size": 1.5}}, "data setting 'val_size' must be a whole number, got 1.5"),
+        ({"augment": {"affine": "yes"}}, "augment setting 'affine' must be true or false, got 'yes'"),
+        ({"data": {"data_dir": 3}}, "data setting 'data_dir' must be a string or null, got 3"),
+    ],
+)
 def test_a_config_file_with_a_wrongly_typed_value_is_one_line_naming_it(tmp_path, settings, message):
     (tmp_path / "bad.json").write_text(json.dumps(settings))
     result = run_cli("train", "--config", "bad.json", cwd=tmp_path)
@@ -208,8 +226,20 @@ def test_train_help_gives_each_models_own_defaults():
 
 # What `digitocr train` with defaults never needs (MNIST present, not under torchrun); each costs 0.3-1.5 s of
 # start-up (python -X importtime -m digitocr train). torchvision is only for downloading from its mirrors.
-NOT_ON_THE_TRAIN_PATH = ["torchvision", "torch._dynamo", "torch.distributed.fsdp", "torch.distributed.tensor", "sympy",
-                         "sklearn", "scipy", "matplotlib", "optuna", "onnx", "onnxruntime", "fastapi"]
+NOT_ON_THE_TRAIN_PATH = [
+    "torchvision",
+    "torch._dynamo",
+    "torch.distributed.fsdp",
+    "torch.distributed.tensor",
+    "sympy",
+    "sklearn",
+    "scipy",
+    "matplotlib",
+    "optuna",
+    "onnx",
+    "onnxruntime",
+    "fastapi",
+]
 RUN_AND_LIST_MODULES = """
 import json, sys
 watched = sys.argv[1].split(",")
@@ -227,8 +257,12 @@ code = 0 if train(TrainConfig(epochs=1, data=DataConfig(data_dir=sys.argv[2])), 
 def modules_after(run: str, *args: str) -> list[str]:
     """Which of NOT_ON_THE_TRAIN_PATH a fresh interpreter had imported after ``run``."""
     script = RUN_AND_LIST_MODULES.format(run=run)
-    result = subprocess.run([sys.executable, "-c", script, ",".join(NOT_ON_THE_TRAIN_PATH), *args],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", script, ",".join(NOT_ON_THE_TRAIN_PATH), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["code"] == 0
@@ -243,8 +277,10 @@ def test_training_on_present_mnist_imports_nothing_it_does_not_use(mnist_root):
 @pytest.mark.slow
 def test_digitocr_train_process_imports_nothing_it_does_not_use(tmp_path, mnist_root):
     out = tmp_path / "model.pth"
-    assert modules_after(CLI_TRAIN, "train", "--quiet", "--epochs", "1", "--data-dir", str(mnist_root),
-                         "--out", str(out)) == []
+    assert (
+        modules_after(CLI_TRAIN, "train", "--quiet", "--epochs", "1", "--data-dir", str(mnist_root), "--out", str(out))
+        == []
+    )
     assert out.is_file()
 
 

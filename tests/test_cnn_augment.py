@@ -27,8 +27,8 @@ def _digit_like_batch(count: int = 16) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     for index in range(count):
         top, left = torch.randint(6, 10, (2,), generator=generator).tolist()
-        images[index, 0, top:top + 12, left:left + 3] = 1.0
-        images[index, 0, top:top + 3, left:left + 10] = 0.8
+        images[index, 0, top : top + 12, left : left + 3] = 1.0
+        images[index, 0, top : top + 3, left : left + 10] = 0.8
     return images
 
 
@@ -39,11 +39,13 @@ def _tiny_data(count: int = 256) -> MNISTData:
     for digit in range(10):  # a learnable signal: a bright bar whose row encodes the label
         images[labels == digit, 0, 2 + 2 * digit, 4:24] = 1.0
     split = Split(images, labels)
-    return MNISTData(train=split, val=Split(images[:64], labels[:64]), test=Split(images[:64], labels[:64]),
-                     sha256="tiny")
+    return MNISTData(
+        train=split, val=Split(images[:64], labels[:64]), test=Split(images[:64], labels[:64]), sha256="tiny"
+    )
 
 
 # --- models: every entry of the registry keeps the same contract ---------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_contract(name):
@@ -74,6 +76,7 @@ def test_cnn_widths_follow_channels():
 
 
 # --- augmentation ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("settings", [{"affine": True}, {"elastic": True}, {"affine": True, "elastic": True}])
 def test_augmentation_changes_images_and_keeps_shape(settings):
@@ -138,6 +141,7 @@ def test_shift_images_moves_by_whole_pixels():
 
 # --- EMA and test-time augmentation ---------------------------------------------------------------------------
 
+
 def test_ema_follows_the_model_but_differs_from_it():
     torch.manual_seed(0)
     model = build_model(ModelConfig(name="cnn", channels=(4, 8)))
@@ -193,6 +197,7 @@ def test_tta_changes_logits_but_not_shape():
 
 # --- presets and configs --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("model,preset", [(model, preset) for model in PRESETS for preset in PRESETS[model]])
 def test_presets_load_validate_and_round_trip(model, preset):
     config = preset_config(model, preset)
@@ -244,12 +249,33 @@ def test_cli_preset_and_flags(tmp_path):
 
 # --- real MNIST -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_cli_trains_a_cnn_on_a_subset(mnist_root, tmp_path):
     """`digitocr train --model cnn --epochs 1` end to end, on 5,000 training images (--val-size leaves the rest)."""
     out = tmp_path / "cnn.pth"
-    command = [sys.executable, "-m", "digitocr", "train", "--model", "cnn", "--epochs", "1", "--channels", "8,16,32",
-               "--val-size", "55000", "--affine", "--ema", "0.99", "--tta", "--quiet", "--json", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "digitocr",
+        "train",
+        "--model",
+        "cnn",
+        "--epochs",
+        "1",
+        "--channels",
+        "8,16,32",
+        "--val-size",
+        "55000",
+        "--affine",
+        "--ema",
+        "0.99",
+        "--tta",
+        "--quiet",
+        "--json",
+        "--out",
+        str(out),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     summary = json.loads(finished.stdout.strip().splitlines()[-1])

@@ -77,9 +77,11 @@ def test_a_label_changed_in_place_with_size_and_mtime_kept_is_refused(tiny_mnist
     read_mnist(root, train=False, checksums=checksums)  # a verified run first, as a user's earlier training
     path = raw_dir(root) / "t10k-labels-idx1-ubyte"
     _rewrite_in_place(path, 8 + 3, 200)
-    for use in (lambda: ensure_mnist(root, checksums=checksums),
-                lambda: read_mnist(root, train=False, checksums=checksums),
-                lambda: load_mnist(root, val_size=10, checksums=checksums)):
+    for use in (
+        lambda: ensure_mnist(root, checksums=checksums),
+        lambda: read_mnist(root, train=False, checksums=checksums),
+        lambda: load_mnist(root, val_size=10, checksums=checksums),
+    ):
         with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.*wrong SHA-256"):
             use()
 
@@ -103,14 +105,22 @@ def test_labels_outside_0_to_9_are_refused_even_when_the_checksum_matches(tiny_m
     assert read_mnist(root, train=True, checksums=checksums)[1].max() == 9  # the other split is untouched
 
 
-@pytest.mark.parametrize("name, header, payload, message", [
-    ("train-images-idx3-ubyte", (2049, 200, 28, 28), 200 * 784, "not an IDX image file (magic 2049"),
-    ("train-images-idx3-ubyte", (2051, 200, 14, 56), 200 * 784, "not hold 28x28 images: its header says 200 of 14x56"),
-    ("train-images-idx3-ubyte", (2051, 201, 28, 28), 200 * 784, "header says 201 of 28x28"),
-    ("train-images-idx3-ubyte", (2051, 199, 28, 28), 199 * 784, "holds 199 images but"),
-    ("train-labels-idx1-ubyte", (2051, 200), 200, "not an IDX label file (magic 2051"),
-    ("train-labels-idx1-ubyte", (2049, 300), 200, "does not hold the 300 labels its header says"),
-])
+@pytest.mark.parametrize(
+    "name, header, payload, message",
+    [
+        ("train-images-idx3-ubyte", (2049, 200, 28, 28), 200 * 784, "not an IDX image file (magic 2049"),
+        (
+            "train-images-idx3-ubyte",
+            (2051, 200, 14, 56),
+            200 * 784,
+            "not hold 28x28 images: its header says 200 of 14x56",
+        ),
+        ("train-images-idx3-ubyte", (2051, 201, 28, 28), 200 * 784, "header says 201 of 28x28"),
+        ("train-images-idx3-ubyte", (2051, 199, 28, 28), 199 * 784, "holds 199 images but"),
+        ("train-labels-idx1-ubyte", (2051, 200), 200, "not an IDX label file (magic 2051"),
+        ("train-labels-idx1-ubyte", (2049, 300), 200, "does not hold the 300 labels its header says"),
+    ],
+)
 def test_idx_headers_are_checked_with_one_line_naming_the_file(tiny_mnist, name, header, payload, message):
     root, checksums = tiny_mnist
     content = struct.pack(f">{len(header)}I", *header) + bytes(payload)

@@ -18,8 +18,14 @@ from digitocr import distributed
 def _torchrun(*args: str, cwd, timeout: int) -> subprocess.CompletedProcess:
     # torchrun's own module, so the test needs no console script on PATH; --standalone picks a free port.
     env = {key: value for key, value in os.environ.items() if key not in distributed.TORCHRUN_VARIABLES}
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_single_process_helpers_change_nothing():
@@ -37,7 +43,8 @@ def test_single_process_helpers_change_nothing():
 
 def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):
     script = tmp_path / "ranks.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import json, os, torch
         from digitocr import distributed
         device = distributed.init_from_env(torch.device("cpu"))
@@ -53,11 +60,13 @@ def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):
         })
         # One write() per rank: both ranks share torchrun's stdout, and print() may split a line in two writes.
         os.write(1, (line + "\\n").encode())
-    """))
+    """)
+    )
     done = _torchrun(str(script), cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
-    ranks = sorted((json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")),
-                   key=lambda rank: rank["rank"])
+    ranks = sorted(
+        (json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")), key=lambda rank: rank["rank"]
+    )
     assert [rank["rank"] for rank in ranks] == [0, 1] and [rank["main"] for rank in ranks] == [True, False]
     train = [set(rank["train"]) for rank in ranks]
     assert len(train[0]) == len(train[1]) == 5 and not train[0] & train[1]  # equal, disjoint shards
@@ -73,8 +82,19 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path, mnist_root):
     from digitocr.modelfile import read_model_file
     from digitocr.training import predict_logits
 
-    done = _torchrun("-m", "digitocr", "train", "--device", "cpu", "--out", "model.pth", "--quiet", "--json",
-                     cwd=tmp_path, timeout=600)
+    done = _torchrun(
+        "-m",
+        "digitocr",
+        "train",
+        "--device",
+        "cpu",
+        "--out",
+        "model.pth",
+        "--quiet",
+        "--json",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     printed = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(printed) == 1  # rank 0 alone prints

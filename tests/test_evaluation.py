@@ -26,8 +26,7 @@ class PixelSaysClass(nn.Module):
 
 def assert_matches_sklearn(metrics: dict, truth: np.ndarray, predictions: np.ndarray) -> None:
     labels = list(range(10))
-    precision, recall, f1, support = precision_recall_fscore_support(truth, predictions, labels=labels,
-                                                                     zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predictions, labels=labels, zero_division=0)
     assert metrics["test_accuracy"] == accuracy_score(truth, predictions)
     assert metrics["confusion_matrix"] == confusion_matrix(truth, predictions, labels=labels).tolist()
     for digit in labels:

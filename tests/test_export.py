@@ -40,8 +40,13 @@ def untrained_model_file(tmp_path_factory):
     config = TrainConfig()
     per_class = {str(d): {"precision": 0.1, "recall": 0.1, "f1": 0.1, "support": 1000} for d in range(10)}
     path = tmp_path_factory.mktemp("untrained") / "model.pth"
-    return save_model(path, build_model(config.model), config, data_sha256="0" * 64,
-                      metrics={"test_accuracy": 0.1, "per_class": per_class})
+    return save_model(
+        path,
+        build_model(config.model),
+        config,
+        data_sha256="0" * 64,
+        metrics={"test_accuracy": 0.1, "per_class": per_class},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +83,17 @@ def test_model_card_is_written_beside_the_export(untrained_onnx, untrained_model
     card = untrained_onnx.model_card
     assert card == untrained_onnx.path.with_name(MODEL_CARD_NAME)
     text = card.read_text()
-    for needed in ("## Model", "Parameters: 203,530", "0" * 64, '"lr": 0.2', "## Test accuracy",
-                   "| 9 | 0.1000 |", "## Intended use", "## Limits", "not letters"):
+    for needed in (
+        "## Model",
+        "Parameters: 203,530",
+        "0" * 64,
+        '"lr": 0.2',
+        "## Test accuracy",
+        "| 9 | 0.1000 |",
+        "## Intended use",
+        "## Limits",
+        "not letters",
+    ):
         assert needed in text, needed
 
 
@@ -108,15 +122,20 @@ def test_export_command_prints_json(untrained_model_file, tmp_path, capsys):
     out = tmp_path / "deploy" / "digits.onnx"
     assert main(["export", str(untrained_model_file), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary == {"path": str(out), "format": "onnx", "model_card": str(out.with_name(MODEL_CARD_NAME)),
-                       "test_accuracy": 0.1}
+    assert summary == {
+        "path": str(out),
+        "format": "onnx",
+        "model_card": str(out.with_name(MODEL_CARD_NAME)),
+        "test_accuracy": 0.1,
+    }
     assert main(["export", str(tmp_path / "missing.pth")]) == 1
     assert "model file not found" in capsys.readouterr().err
 
 
 def _run_without_torch(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_onnx_backend_and_reading_package_import_without_torch(untrained_onnx):
@@ -138,8 +157,9 @@ def test_commands_that_need_torch_say_which_extra_to_install(tmp_path):
         raise SystemExit(main(["train", "--epochs", "1"]))
     """)
     assert done.returncode == 1
-    assert done.stderr.strip() == ("digitocr: error: `digitocr train` needs torch, which is not installed "
-                                   "(pip install 'digitocr[train]')")
+    assert done.stderr.strip() == (
+        "digitocr: error: `digitocr train` needs torch, which is not installed (pip install 'digitocr[train]')"
+    )
 
 
 @pytest.mark.slow

@@ -51,14 +51,17 @@ def test_tampered_weights_are_refused(saved):
         load_model(path)
 
 
-@pytest.mark.parametrize("change", [
-    lambda payload: payload["config"]["model"].update(activation="tanh"),  # loaded silently, read 8 for a 7
-    lambda payload: payload["metrics"].update(test_accuracy=0.99),
-    lambda payload: payload["normalization"].update(mean=0.5),
-    lambda payload: payload["class_names"].reverse(),
-    lambda payload: payload.update(data_sha256="cd" * 32),
-    lambda payload: payload.update(note="added"),
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda payload: payload["config"]["model"].update(activation="tanh"),  # loaded silently, read 8 for a 7
+        lambda payload: payload["metrics"].update(test_accuracy=0.99),
+        lambda payload: payload["normalization"].update(mean=0.5),
+        lambda payload: payload["class_names"].reverse(),
+        lambda payload: payload.update(data_sha256="cd" * 32),
+        lambda payload: payload.update(note="added"),
+    ],
+)
 def test_a_changed_setting_or_claim_is_refused(saved, change):
     path, _, _ = saved
     payload = torch.load(path, weights_only=True)

@@ -26,8 +26,13 @@ def read_notebook() -> nbformat.NotebookNode:
 
 def printed(notebook: nbformat.NotebookNode) -> str:
     """Everything the code cells wrote to stdout."""
-    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                   for output in cell.outputs if output.output_type == "stream" and output.name == "stdout")
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream" and output.name == "stdout"
+    )
 
 
 def check_outputs(notebook: nbformat.NotebookNode) -> None:
@@ -46,8 +51,13 @@ def check_outputs(notebook: nbformat.NotebookNode) -> None:
 
 def test_notebook_walks_the_five_steps_in_order():
     notebook = read_notebook()
-    headings = [line for cell in notebook.cells if cell.cell_type == "markdown"
-                for line in cell.source.splitlines() if line.startswith("## ")]
+    headings = [
+        line
+        for cell in notebook.cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if line.startswith("## ")
+    ]
     assert headings == [f"## {step}" for step in STEPS]
     assert notebook.metadata.kernelspec.name == "python3"
 
@@ -72,8 +82,9 @@ def test_notebook_runs_top_to_bottom(tmp_path):
 
     notebook = read_notebook()
     # The working folder is a temporary one: trained_model.pth, the notebook's only file, lands there.
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     check_outputs(notebook)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["trained_model.pth"]
     stored = digitocr.read_model_file(tmp_path / "trained_model.pth")

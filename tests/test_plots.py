@@ -106,8 +106,9 @@ def test_every_figure_saves_as_png(tmp_path):
 
 def test_misclassified_puts_confident_mistakes_first():
     split = Split(torch.zeros(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]))
-    predictions = reports.Predictions(predicted=np.array([0, 5, 6, 7]), confidence=np.array([0.9, 0.6, 0.8, 0.7]),
-                                      probabilities=np.zeros((4, 10)))
+    predictions = reports.Predictions(
+        predicted=np.array([0, 5, 6, 7]), confidence=np.array([0.9, 0.6, 0.8, 0.7]), probabilities=np.zeros((4, 10))
+    )
     assert reports.misclassified(split, predictions).tolist() == [2, 3, 1]
     assert reports.misclassified(split, predictions, limit=1).tolist() == [2]
 
@@ -160,8 +161,24 @@ def test_train_and_evaluate_write_reports(tmp_path, mnist_root, trained_model_pa
         assert_sensible_png(evaluate_dir / f"{name}.png")
 
     train_dir = tmp_path / "train"
-    assert main(["train", "--epochs", "1", "--hidden", "32", "--out", str(tmp_path / "m.pth"), "--quiet",
-                 "--report-dir", str(train_dir), "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--hidden",
+                "32",
+                "--out",
+                str(tmp_path / "m.pth"),
+                "--quiet",
+                "--report-dir",
+                str(train_dir),
+                "--json",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = json.loads((train_dir / "metrics.json").read_text())
     assert saved["test_accuracy"] == summary["test_accuracy"]

@@ -29,9 +29,10 @@ def pictures(mnist_root):
 
     val = load_mnist(mnist_root, log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
-    sources = list((images[:3 * MIN_SHARE] * 255).astype(np.uint8))
-    sources += [sample.data for kind in ("photo", "number") for sample in make_samples(kind, 20, images, labels,
-                                                                                       seed=21)]
+    sources = list((images[: 3 * MIN_SHARE] * 255).astype(np.uint8))
+    sources += [
+        sample.data for kind in ("photo", "number") for sample in make_samples(kind, 20, images, labels, seed=21)
+    ]
     return sources
 
 
@@ -48,7 +49,7 @@ def test_workers_read_what_one_process_reads_in_the_same_order(trained_model_pat
         assert [d.confidence for d in a.digits] == pytest.approx([d.confidence for d in b.digits], abs=1e-5)
         assert all(np.allclose(x.image, y.image, rtol=0, atol=IMAGE_TOLERANCE) for x, y in zip(a.digits, b.digits))
     assert isinstance(each[MIN_SHARE], ImageError)
-    assert [r.text for r in each[:MIN_SHARE] + each[MIN_SHARE + 1:]] == [r.text for r in alone]
+    assert [r.text for r in each[:MIN_SHARE] + each[MIN_SHARE + 1 :]] == [r.text for r in alone]
 
 
 def test_a_bad_picture_in_a_worker_share_raises_its_error_in_the_caller(trained_model_path, pictures):
@@ -60,7 +61,7 @@ def test_a_bad_picture_in_a_worker_share_raises_its_error_in_the_caller(trained_
 
 def test_predict_with_workers_prints_what_it_prints_without(trained_model_path, pictures, tmp_path, capsys):
     files = []
-    for number, data in enumerate(pictures[3 * MIN_SHARE:]):
+    for number, data in enumerate(pictures[3 * MIN_SHARE :]):
         files.append(str(tmp_path / f"picture{number}.png"))
         (tmp_path / f"picture{number}.png").write_bytes(data)
     files.insert(5, str(tmp_path / "missing.png"))

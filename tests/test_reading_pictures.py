@@ -76,9 +76,16 @@ def test_a_batch_loads_each_picture_as_it_loads_alone():
     small = seven(28)
     exif = Image.Exif()
     exif[0x0112] = 6
-    sources = [np.asarray(small), encoded(small, "PNG"), small, encoded(small, "PNG", exif=exif.tobytes()),
-               encoded(small.convert("LA"), "PNG"), encoded(small.convert("RGB"), "PNG"), encoded(seven(), "PNG"),
-               np.asarray(seven(28)).astype(np.float32) / 255]
+    sources = [
+        np.asarray(small),
+        encoded(small, "PNG"),
+        small,
+        encoded(small, "PNG", exif=exif.tobytes()),
+        encoded(small.convert("LA"), "PNG"),
+        encoded(small.convert("RGB"), "PNG"),
+        encoded(seven(), "PNG"),
+        np.asarray(seven(28)).astype(np.float32) / 255,
+    ]
     together = load_working_many(sources)
     for source, (grey, mapping) in zip(sources, together):
         alone, alone_mapping = load_working(source)
@@ -149,14 +156,17 @@ def test_pictures_over_the_pixel_limit_and_bombs_are_refused():
         assert "89,478,485" not in str(refused.value) and "178956970" not in str(refused.value)
 
 
-@pytest.mark.parametrize("source, message", [
-    (b"", "empty"),
-    (b"GIF89a not really", "Pillow"),
-    (encoded(Image.new("L", (64, 64)), "PNG")[:60], "damaged"),
-    ("/nonexistent/picture.png", "cannot read"),
-    (np.zeros((4, 4, 2)), "shape"),
-    (42, "int"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (b"", "empty"),
+        (b"GIF89a not really", "Pillow"),
+        (encoded(Image.new("L", (64, 64)), "PNG")[:60], "damaged"),
+        ("/nonexistent/picture.png", "cannot read"),
+        (np.zeros((4, 4, 2)), "shape"),
+        (42, "int"),
+    ],
+)
 def test_unreadable_pictures_raise_image_error(source, message):
     with pytest.raises(ImageError, match=message):
         open_picture(source)
@@ -194,9 +204,17 @@ def test_result_shape_matches_the_json_contract(untrained_model_path):
     reading = result.digits[0]
     assert reading.image.shape == (28, 28) and len(reading.top3) == 3
     assert reading.top3[0] == (reading.digit, reading.confidence)
-    assert result.to_dict() == {"text": result.text, "digits": [{
-        "digit": reading.digit, "confidence": reading.confidence, "box": list(reading.box),
-        "top3": [{"digit": d, "confidence": p} for d, p in reading.top3]}]}
+    assert result.to_dict() == {
+        "text": result.text,
+        "digits": [
+            {
+                "digit": reading.digit,
+                "confidence": reading.confidence,
+                "box": list(reading.box),
+                "top3": [{"digit": d, "confidence": p} for d, p in reading.top3],
+            }
+        ],
+    }
     assert [r.text for r in recognizer.read_many([seven(), np.full((50, 50), 255, np.uint8)])] == [result.text, ""]
 
 
@@ -205,9 +223,11 @@ def test_reading_pictures_needs_no_torch_scipy_or_opencv():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from digitocr.reading.candidates import prepare; "
-            "prepare(np.full((40, 40), 255, np.uint8)); "
-            "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))")
+    code = (
+        "import sys, numpy as np; from digitocr.reading.candidates import prepare; "
+        "prepare(np.full((40, 40), 255, np.uint8)); "
+        "print(sorted({'torch', 'scipy', 'cv2'} & set(sys.modules)))"
+    )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
 

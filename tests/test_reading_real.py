@@ -31,8 +31,9 @@ def glyphs(mnist_root):
 
 
 # Floors well under the measured accuracy (README), so the test catches breakage, not noise.
-@pytest.mark.parametrize("kind, count, floor", [("photo", 80, 0.88), ("canvas", 80, 0.88), ("font", 60, 0.8),
-                                                ("number", 40, 0.5)])
+@pytest.mark.parametrize(
+    "kind, count, floor", [("photo", 80, 0.88), ("canvas", 80, 0.88), ("font", 60, 0.8), ("number", 40, 0.5)]
+)
 def test_synthetic_pictures_are_read_above_a_floor(recognizer, glyphs, kind, count, floor):
     samples = make_samples(kind, count, *glyphs, seed=7)
     texts = [result.text for result in recognizer.read_many([sample.data for sample in samples])]
@@ -49,8 +50,9 @@ def test_predict_reads_good_files_and_reports_a_bad_one(trained_model_path, glyp
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     files = [str(paths[0]), str(bad), str(paths[1])]
-    code = main(["predict", *files, "--model", str(trained_model_path), "--json",
-                 "--debug-dir", str(tmp_path / "seen")])
+    code = main(
+        ["predict", *files, "--model", str(trained_model_path), "--json", "--debug-dir", str(tmp_path / "seen")]
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1
     assert [line["file"] for line in lines] == files
@@ -68,9 +70,13 @@ def test_nothing_to_read_gives_no_text_with_a_real_model(recognizer):
     rng = np.random.default_rng(5)
     line = np.full((200, 300), 200, np.uint8)
     line[97:103] = 20  # a ruled line: flat, not a row of digits
-    pictures = [np.full((120, 160), 250, np.uint8), np.zeros((64, 64), np.uint8), line,
-                np.clip(rng.normal(128, 40, (200, 200)), 0, 255).astype(np.uint8),
-                (np.indices((240, 240)).sum(0) // 30 % 2 * 255).astype(np.uint8)]
+    pictures = [
+        np.full((120, 160), 250, np.uint8),
+        np.zeros((64, 64), np.uint8),
+        line,
+        np.clip(rng.normal(128, 40, (200, 200)), 0, 255).astype(np.uint8),
+        (np.indices((240, 240)).sum(0) // 30 % 2 * 255).astype(np.uint8),
+    ]
     assert [result.text for result in recognizer.read_many(pictures)] == [""] * len(pictures)
 
 
@@ -78,8 +84,11 @@ def test_reading_a_batch_gives_each_picture_what_it_gets_alone(recognizer, glyph
     """read_many stacks same-sized pictures and normalises all their digits at once: nothing may leak between
     pictures of a stack, whatever mix of sizes, kinds and formats it holds."""
     images, labels = glyphs
-    sources = [sample.data for kind in ("photo", "canvas", "number", "touching")
-               for sample in make_samples(kind, 6, images, labels, seed=11)]
+    sources = [
+        sample.data
+        for kind in ("photo", "canvas", "number", "touching")
+        for sample in make_samples(kind, 6, images, labels, seed=11)
+    ]
     sources += [(images[i] * 255).astype(np.uint8) for i in range(8)]  # MNIST-sized arrays: one stack
     sources += [np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)]  # blank ones in that stack
     together = recognizer.read_many(sources)
@@ -110,8 +119,9 @@ def test_other_writers_handwriting_is_read_far_better_than_by_resizing(recognize
     pictures = list((uci.images[:400] / 16 * 255).astype(np.uint8))
     texts = [result.text for result in recognizer.read_many(pictures)]
     accuracy = np.mean([text == str(label) for text, label in zip(texts, uci.target[:400])])
-    naive = np.array([np.asarray(Image.fromarray(p).resize((28, 28), Image.BILINEAR), np.float32) / 255
-                      for p in pictures])
+    naive = np.array(
+        [np.asarray(Image.fromarray(p).resize((28, 28), Image.BILINEAR), np.float32) / 255 for p in pictures]
+    )
     naive_accuracy = np.mean(recognizer.backend.probabilities(naive).argmax(1) == uci.target[:400])
     assert accuracy >= 0.6 and accuracy >= naive_accuracy + 0.15, (accuracy, naive_accuracy)
 
@@ -124,8 +134,9 @@ def test_low_resolution_training_reads_other_writers_small_scans_better(recogniz
     from digitocr.config import AugmentConfig, TrainConfig
     from digitocr.pipeline import train
 
-    result = train(TrainConfig(augment=AugmentConfig(low_resolution=0.5)), out=tmp_path / "low.pth",
-                   log=lambda message: None)
+    result = train(
+        TrainConfig(augment=AugmentConfig(low_resolution=0.5)), out=tmp_path / "low.pth", log=lambda message: None
+    )
     uci = load_digits()
     pictures = list((uci.images / 16 * 255).astype(np.uint8))
 

@@ -64,10 +64,17 @@ def draw(boxes: list[tuple[int, int, int, int]], shape=(60, 200)) -> np.ndarray:
 
 
 def test_the_hat_of_a_five_joins_its_body_and_specks_are_dropped():
-    mask = draw([(20, 10, 40, 13),  # the hat, a separate stroke
-                 (20, 16, 23, 30), (20, 28, 40, 31), (37, 28, 40, 50), (20, 47, 40, 50),  # the body
-                 (120, 10, 123, 50),  # a 1 further right
-                 (180, 55, 182, 57)])  # a speck
+    mask = draw(
+        [
+            (20, 10, 40, 13),  # the hat, a separate stroke
+            (20, 16, 23, 30),
+            (20, 28, 40, 31),
+            (37, 28, 40, 50),
+            (20, 47, 40, 50),  # the body
+            (120, 10, 123, 50),  # a 1 further right
+            (180, 55, 182, 57),
+        ]
+    )  # a speck
     pieces = find_digits(mask)
     assert [piece.box[0] for piece in pieces] == [20, 120]
     assert pieces[0].box == (20, 10, 40, 50)
@@ -81,8 +88,9 @@ def test_digits_are_returned_left_to_right():
 def ring_mask(width: int, height: int, stroke: int = 3) -> np.ndarray:
     ys, xs = np.mgrid[0:height, 0:width]
     inside = ((xs - width / 2 + 0.5) / (width / 2)) ** 2 + ((ys - height / 2 + 0.5) / (height / 2)) ** 2 <= 1
-    inner = (((xs - width / 2 + 0.5) / (width / 2 - stroke)) ** 2
-             + ((ys - height / 2 + 0.5) / (height / 2 - stroke)) ** 2 <= 1)
+    inner = ((xs - width / 2 + 0.5) / (width / 2 - stroke)) ** 2 + (
+        (ys - height / 2 + 0.5) / (height / 2 - stroke)
+    ) ** 2 <= 1
     return inside & ~inner
 
 

@@ -130,9 +130,9 @@ def test_thicken_grows_a_thin_pen_on_a_large_picture_only():
     assert radii[0] > 0 and radii[1] == 0
     grown, windows = stages.thicken(stack, sizes, radii)
     top, left, height, width = windows[0]
-    assert grown[0, top:top + height, left:left + width].sum() > 3 * thin.sum()
+    assert grown[0, top : top + height, left : left + width].sum() > 3 * thin.sum()
     top, left, height, width = windows[1]
-    assert np.array_equal(grown[1, top:top + height, left:left + width], thick)  # untouched
+    assert np.array_equal(grown[1, top : top + height, left : left + width], thick)  # untouched
 
 
 @pytest.mark.parametrize("shape", [(80, 20), (6, 12), (37, 53), (20, 20), (300, 120), (13, 9)])
@@ -146,7 +146,7 @@ def test_fit_box_keeps_the_aspect_ratio_and_resamples_exactly_as_pillow(shape):
     method = Image.BOX if scale < 1 else Image.BILINEAR  # small digits are enlarged
     expected = np.asarray(Image.fromarray(ink).resize(expected_size, method), np.float32).clip(0, 1)
     assert tuple(sizes[0]) == expected.shape
-    assert np.abs(fitted[0, :expected.shape[0], :expected.shape[1]] - expected).max() < 1e-5
+    assert np.abs(fitted[0, : expected.shape[0], : expected.shape[1]] - expected).max() < 1e-5
     assert fitted[0].sum() == pytest.approx(expected.sum(), rel=1e-5)  # nothing outside the digit's size
 
 
@@ -163,8 +163,11 @@ def test_paste_centred_puts_the_centre_of_mass_at_the_middle():
 
 
 def test_normalise_digits_gives_mnist_like_images_each_as_it_would_alone():
-    crops = [(ring(60), ring(60) > 0), (ring(200, radius=80, width=2), ring(200, radius=80, width=2) > 0),
-             (np.ones((30, 6), np.float32), np.ones((30, 6), bool))]
+    crops = [
+        (ring(60), ring(60) > 0),
+        (ring(200, radius=80, width=2), ring(200, radius=80, width=2) > 0),
+        (np.ones((30, 6), np.float32), np.ones((30, 6), bool)),
+    ]
     images = stages.normalise_digits(crops)
     assert images.shape == (3, 28, 28) and images.dtype == np.float32
     assert images.min() >= 0 and images.max() <= 1
@@ -196,6 +199,6 @@ def test_deviation_statistic_is_the_sorted_deviations_order_statistic(rows):
         if trial % 4 == 0:
             values[:, : size // 2] = 0  # MNIST-like: half the pixels exactly zero
         ordered = np.sort(values, axis=1)
-        deviations = np.sort(np.abs(ordered - ordered[:, size // 2:size // 2 + 1]), axis=1)
+        deviations = np.sort(np.abs(ordered - ordered[:, size // 2 : size // 2 + 1]), axis=1)
         for k in {0, size // 2, size - 1}:
             assert np.array_equal(stages._deviation_statistic(ordered, k), deviations[:, k])

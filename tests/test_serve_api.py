@@ -151,8 +151,7 @@ def raw_request(server: str, head: bytes, chunks=()) -> tuple[int, str, dict]:
 
 
 def test_real_server_refuses_a_declared_large_body_without_reading_it(server):
-    head = (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-            b"Content-Length: %d\r\n\r\n" % (50 * MB))
+    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: %d\r\n\r\n" % (50 * MB)
     answer = raw_request(server, head)  # none of the 50 MB is ever sent
     assert answer == (413, "application/json", {"detail": "the body is over the server's limit of 10,485,760 bytes"})
 
@@ -173,34 +172,43 @@ def bomb(side: int) -> bytes:
     return png_bytes(Image.new("1", (side, side)))
 
 
-@pytest.mark.parametrize("make, why", [
-    (lambda png: b"this is not a picture", "not a picture"),
-    (truncated, "truncated"),
-    (lambda png: bomb(8_000), "bomb"),  # over the server's 40-megapixel limit
-    (lambda png: bomb(10_000), "bomb"),  # over Pillow's own limit too
-    (lambda png: b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "make, why",
+    [
+        (lambda png: b"this is not a picture", "not a picture"),
+        (truncated, "truncated"),
+        (lambda png: bomb(8_000), "bomb"),  # over the server's 40-megapixel limit
+        (lambda png: bomb(10_000), "bomb"),  # over Pillow's own limit too
+        (lambda png: b"", "empty"),
+    ],
+)
 def test_bad_pictures_are_400_saying_why(client, canvas_png, make, why):
     assert_error(post_file(client, make(canvas_png)), 400, why)
 
 
-@pytest.mark.parametrize("body, why", [
-    ({"image": "not base64 !!!"}, "base64"),
-    ({"image": "data:image/png,plain"}, "base64"),
-    ({"picture": "..."}, '{"image"'),
-    (["image"], '{"image"'),
-    ({"image": 42}, '{"image"'),
-    ({"image": ""}, "empty"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ({"image": "not base64 !!!"}, "base64"),
+        ({"image": "data:image/png,plain"}, "base64"),
+        ({"picture": "..."}, '{"image"'),
+        (["image"], '{"image"'),
+        ({"image": 42}, '{"image"'),
+        ({"image": ""}, "empty"),
+    ],
+)
 def test_bad_json_envelopes_are_400(client, body, why):
     assert_error(client.post("/api/predict", json=body), 400, why)
 
 
-@pytest.mark.parametrize("body, why", [
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # a RecursionError in json, once a 500
-    (b'{"a": ' * 100_000, "nested too deeply"),
-    (b'{"image": "", "n": ' + b"1" * 5000 + b"}", "not valid JSON"),  # over Python's 4,300-digit int limit
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # a RecursionError in json, once a 500
+        (b'{"a": ' * 100_000, "nested too deeply"),
+        (b'{"image": "", "n": ' + b"1" * 5000 + b"}", "not valid JSON"),  # over Python's 4,300-digit int limit
+    ],
+)
 def test_json_that_python_cannot_parse_is_400(client, body, why):
     assert_error(client.post("/api/predict", content=body, headers={"content-type": "application/json"}), 400, why)
 
@@ -211,13 +219,15 @@ def test_schema_says_the_json_image_is_a_non_empty_picture(client):
     assert image["type"] == "string" and image["minLength"] == 1 and "non-empty picture" in image["description"]
     for status in ("400", "413", "415"):  # each error as it is sent: JSON {"detail": "..."}
         assert predict["responses"][status]["content"] == {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}}
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}
+        }
     assert "plain text" not in json.dumps(predict["responses"])
 
 
 def test_invalid_json_and_missing_field_are_400(client):
-    assert_error(client.post("/api/predict", content=b"{nope", headers={"content-type": "application/json"}),
-                 400, "JSON")
+    assert_error(
+        client.post("/api/predict", content=b"{nope", headers={"content-type": "application/json"}), 400, "JSON"
+    )
     assert_error(client.post("/api/predict", files={"photo": ("a.png", b"x", "image/png")}), 400, "'image'")
 
 
@@ -244,8 +254,9 @@ def test_page_and_its_files_need_nothing_from_outside(client):
         assert element in page.text
     for path in STATIC.iterdir():
         assert client.get(f"/static/{path.name}").status_code == 200
-        assert not re.search(r"""(src|href)=["']?(https?:)?//|url\(["']?(https?:)?//|import\s.*https?://""",
-                             path.read_text()), f"{path.name} loads something from another site"
+        assert not re.search(
+            r"""(src|href)=["']?(https?:)?//|url\(["']?(https?:)?//|import\s.*https?://""", path.read_text()
+        ), f"{path.name} loads something from another site"
 
 
 # ---- fuzzing: whatever arrives, the answer is never a 5xx --------------------------------------------------------
@@ -255,8 +266,12 @@ ANSWERS = {200, 400, 413, 415}
 
 
 @FUZZ
-@given(data=st.binary(max_size=2000), content_type=st.sampled_from(
-    ["image/png", "image/jpeg", "application/json", "multipart/form-data", "text/plain", "", "image/gif; x=1"]))
+@given(
+    data=st.binary(max_size=2000),
+    content_type=st.sampled_from(
+        ["image/png", "image/jpeg", "application/json", "multipart/form-data", "text/plain", "", "image/gif; x=1"]
+    ),
+)
 def test_fuzz_raw_bodies(client, data, content_type):
     headers = {"content-type": content_type} if content_type else {}
     assert client.post("/api/predict", content=data, headers=headers).status_code in ANSWERS
@@ -268,9 +283,11 @@ def test_fuzz_multipart_files(client, data):
     assert post_file(client, data).status_code in {200, 400}
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                       max_size=4), max_leaves=10)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
 
 
 @FUZZ
@@ -282,9 +299,11 @@ def test_fuzz_json(client, document):
 
 
 @FUZZ
-@given(pixels=arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
-       mode=st.sampled_from(["L", "RGB", "RGBA", "P", "1", "I;16"]),
-       form=st.sampled_from(["PNG", "GIF", "BMP", "TIFF", "WEBP", "JPEG"]))
+@given(
+    pixels=arrays(np.uint8, st.tuples(st.integers(1, 64), st.integers(1, 64))),
+    mode=st.sampled_from(["L", "RGB", "RGBA", "P", "1", "I;16"]),
+    form=st.sampled_from(["PNG", "GIF", "BMP", "TIFF", "WEBP", "JPEG"]),
+)
 def test_fuzz_real_pictures_are_read(client, pixels, mode, form):
     """Any small picture in any common format and mode gets well-formed JSON: the digits, or (say the reader
     finds a 1x1 picture too small) 400 saying why; never a 500."""

@@ -44,12 +44,15 @@ def browser():
 
     chromium = chromium_path()
     if chromium is None:  # never a skip: `make test` installs one or says what to install
-        pytest.fail("no Chromium for the browser tests: run `make test` (it installs Debian's chromium) or "
-                    "`apt-get install chromium`")
+        pytest.fail(
+            "no Chromium for the browser tests: run `make test` (it installs Debian's chromium) or "
+            "`apt-get install chromium`"
+        )
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         yield browser
         browser.close()
 
@@ -67,8 +70,9 @@ def draw(page, strokes) -> None:
 def wait_for_prediction(page, expected: str) -> str:
     """The prediction once it shows ``expected`` (or whatever it shows after 20 s, for the failure message)."""
     with contextlib.suppress(Exception):  # a time-out: the assertion below shows what it showed instead
-        page.wait_for_function("(want) => document.querySelector('#prediction').textContent === want",
-                               arg=expected, timeout=20_000)
+        page.wait_for_function(
+            "(want) => document.querySelector('#prediction').textContent === want", arg=expected, timeout=20_000
+        )
     return page.text_content("#prediction")
 
 
@@ -205,12 +209,15 @@ def test_photo_can_be_dropped_on_the_page(server, browser, photo):
     path, label = photo
     page = browser.new_page()
     page.goto(server)
-    page.evaluate("""async (base64) => {
+    page.evaluate(
+        """async (base64) => {
         const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
         const drop = new DataTransfer();
         drop.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' }));
         document.querySelector('#drop').dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true }));
-    }""", base64.b64encode(path.read_bytes()).decode())
+    }""",
+        base64.b64encode(path.read_bytes()).decode(),
+    )
     page.wait_for_function("document.querySelector('#photo-result').textContent.startsWith('Read')", timeout=20_000)
     assert label in page.text_content("#photo-result strong")
     page.close()

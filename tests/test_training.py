@@ -22,10 +22,11 @@ def synthetic_data(n: int = 512) -> MNISTData:
     images = torch.rand(n, 1, 28, 28, generator=generator) * 0.2
     for digit in range(10):
         row, col = divmod(digit, 5)
-        images[labels == digit, 0, 4 + row * 10:10 + row * 10, 2 + col * 5:6 + col * 5] = 1.0
+        images[labels == digit, 0, 4 + row * 10 : 10 + row * 10, 2 + col * 5 : 6 + col * 5] = 1.0
     split = lambda part: Split(images[part], labels[part])  # noqa: E731
-    return MNISTData(train=split(slice(0, n - 128)), val=split(slice(n - 128, n - 64)),
-                     test=split(slice(n - 64, n)), sha256="0" * 64)
+    return MNISTData(
+        train=split(slice(0, n - 128)), val=split(slice(n - 128, n - 64)), test=split(slice(n - 64, n)), sha256="0" * 64
+    )
 
 
 def small_config(**changes) -> TrainConfig:
@@ -64,8 +65,9 @@ def test_training_learns_and_selects_on_validation():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
 def test_same_seed_gives_identical_weights(optimizer):
     data = synthetic_data()
-    config = small_config(optimizer=optimizer, lr=0.01 if optimizer != "sgd" else 0.05, model=ModelConfig(
-        hidden=(32,), dropout=0.2))
+    config = small_config(
+        optimizer=optimizer, lr=0.01 if optimizer != "sgd" else 0.05, model=ModelConfig(hidden=(32,), dropout=0.2)
+    )
     first, second = trained_weights(config, data), trained_weights(config, data)
     assert all(torch.equal(first[name], second[name]) for name in first)
     other = trained_weights(small_config(optimizer=optimizer, seed=1, model=config.model), data)
@@ -75,16 +77,27 @@ def test_same_seed_gives_identical_weights(optimizer):
 def torch_optim_twin(config: TrainConfig, parameters) -> torch.optim.Optimizer:
     """The torch.optim class digitocr's Optimizer stands in for, with the same settings."""
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                               nesterov=config.nesterov and config.momentum > 0)
+        return torch.optim.SGD(
+            parameters,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=config.nesterov and config.momentum > 0,
+        )
     kind = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
     return kind(parameters, lr=config.lr, betas=(config.momentum, 0.999), weight_decay=config.weight_decay)
 
 
-@pytest.mark.parametrize("changes", [
-    dict(optimizer="sgd"), dict(optimizer="sgd", momentum=0.0), dict(optimizer="sgd", nesterov=False),
-    dict(optimizer="adam", lr=3e-3), dict(optimizer="adamw", lr=3e-3, weight_decay=0.05),
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(optimizer="sgd"),
+        dict(optimizer="sgd", momentum=0.0),
+        dict(optimizer="sgd", nesterov=False),
+        dict(optimizer="adam", lr=3e-3),
+        dict(optimizer="adamw", lr=3e-3, weight_decay=0.05),
+    ],
+)
 def test_optimizer_matches_torch_optim_bit_for_bit_across_a_state_round_trip(changes):
     config = small_config(model=ModelConfig(hidden=(32,), batch_norm=True), **changes)
     data = synthetic_data()
@@ -98,7 +111,7 @@ def test_optimizer_matches_torch_optim_bit_for_bit_across_a_state_round_trip(cha
         ours.lr = lr
         for group in twin.param_groups:
             group["lr"] = lr
-        images, labels = data.train.images[step * 32:(step + 1) * 32], data.train.labels[step * 32:(step + 1) * 32]
+        images, labels = data.train.images[step * 32 : (step + 1) * 32], data.train.labels[step * 32 : (step + 1) * 32]
         for model, optimizer in ((ours_model, ours), (twin_model, twin)):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(images), labels).backward()
@@ -137,8 +150,9 @@ class _CtrlCAt(TrainCallbacks):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path, optimizer):
     data = synthetic_data()
-    config = small_config(model=ModelConfig(hidden=(32,), dropout=0.1), optimizer=optimizer,
-                          lr=0.05 if optimizer == "sgd" else 3e-3)
+    config = small_config(
+        model=ModelConfig(hidden=(32,), dropout=0.1), optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3
+    )
     uninterrupted = trained_weights(config, data)
     checkpoint = tmp_path / "run.ckpt"
     with pytest.raises(TrainingInterrupted) as interrupted:

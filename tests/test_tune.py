@@ -52,9 +52,14 @@ WORKER = textwrap.dedent("""
 
 
 def start_worker(out: Path, trials: int, go: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(out), str(trials), str(go)], cwd=out,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(out), str(trials), str(go)],
+        cwd=out,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def wait_ready(worker: subprocess.Popen) -> None:
@@ -73,6 +78,7 @@ def mnist_subset(mnist_root):
 
 
 # Fast: the search space and the settings.
+
 
 @pytest.mark.parametrize("model", sorted(set(MODEL_SPACES) & set(MODELS)))
 def test_every_search_space_gives_valid_train_configs(model):
@@ -106,14 +112,21 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines()[-1].startswith("digitocr: error: cannot open Optuna storage")
     if "cnn" not in MODELS:
         assert main(["tune", "--model", "cnn", "--out", str(tmp_path)]) == 1
-        assert capsys.readouterr().err.strip() == \
-            "digitocr: error: model 'cnn' is not available in this version of digitocr (models: mlp)"
+        assert (
+            capsys.readouterr().err.strip()
+            == "digitocr: error: model 'cnn' is not available in this version of digitocr (models: mlp)"
+        )
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"trials": 0}, "trials"), ({"max_epochs": 0}, "epochs"), ({"pruner": "asha"}, "pruner"),
-    ({"base": TrainConfig(data=TrainConfig().data.__class__(val_size=0))}, "validation"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"trials": 0}, "trials"),
+        ({"max_epochs": 0}, "epochs"),
+        ({"pruner": "asha"}, "pruner"),
+        ({"base": TrainConfig(data=TrainConfig().data.__class__(val_size=0))}, "validation"),
+    ],
+)
 def test_bad_settings_are_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         TuneConfig(**settings).validate()
@@ -125,6 +138,7 @@ def test_unreachable_storage_is_a_config_error(tmp_path):
 
 
 # Slow: real studies on real MNIST.
+
 
 @pytest.mark.slow
 def test_two_workers_share_one_sqlite_study(tmp_path):
@@ -209,9 +223,13 @@ def test_diverging_trial_is_failed_and_the_search_goes_on(tmp_path, mnist_subset
 
 def tiny_space(trial, settings: TuneConfig) -> TrainConfig:
     """A search space whose models train on all of MNIST in about a second: for the round trip only."""
-    return TrainConfig(model=ModelConfig(hidden=(trial.suggest_categorical("width", [16, 32]),)),
-                       epochs=settings.max_epochs, optimizer="sgd", batch_size=512,
-                       lr=trial.suggest_float("sgd_lr", 0.05, 0.3, log=True))
+    return TrainConfig(
+        model=ModelConfig(hidden=(trial.suggest_categorical("width", [16, 32]),)),
+        epochs=settings.max_epochs,
+        optimizer="sgd",
+        batch_size=512,
+        lr=trial.suggest_float("sgd_lr", 0.05, 0.3, log=True),
+    )
 
 
 @pytest.mark.slow
@@ -225,8 +243,23 @@ def test_best_config_round_trips_into_train(tmp_path, mnist_subset):
     assert len((out / "trials.csv").read_text().splitlines()) == 1 + 3
 
     trained = subprocess.run(
-        [sys.executable, "-m", "digitocr", "train", "--config", str(config_path), "--out", str(tmp_path / "m.pth"),
-         "--quiet", "--json"], capture_output=True, text=True, timeout=240, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "digitocr",
+            "train",
+            "--config",
+            str(config_path),
+            "--out",
+            str(tmp_path / "m.pth"),
+            "--quiet",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr
     summary = json.loads(trained.stdout.splitlines()[-1])
     assert TrainConfig.from_dict(summary["config"]) == TrainConfig.from_json(config_path) == result.best_config

@@ -133,22 +133,37 @@ class TrainConfig:
             (self.batch_size >= 1, "batch size must be at least 1"),
             (self.lr > 0, "learning rate must be positive"),
             (self.optimizer in ("sgd", "adam", "adamw"), f"unknown optimizer {self.optimizer!r} (sgd, adam, adamw)"),
-            (self.schedule in ("onecycle", "cosine", "constant"),
-             f"unknown schedule {self.schedule!r} (onecycle, cosine, constant)"),
+            (
+                self.schedule in ("onecycle", "cosine", "constant"),
+                f"unknown schedule {self.schedule!r} (onecycle, cosine, constant)",
+            ),
             (0 <= self.warmup_fraction < 1, "warmup fraction must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.weight_decay >= 0, "weight decay must not be negative"),
             (0 <= self.model.dropout < 1, "dropout must be in [0, 1)"),
             (all(width >= 1 for width in self.model.hidden), "hidden sizes must be positive"),
-            (len(self.model.channels) >= 1 and all(width >= 1 for width in self.model.channels),
-             "CNN channels must be positive"),
+            (
+                len(self.model.channels) >= 1 and all(width >= 1 for width in self.model.channels),
+                "CNN channels must be positive",
+            ),
             (0 <= self.ema < 1, "EMA decay must be in [0, 1)"),
-            (min(self.augment.rotate, self.augment.translate, self.augment.scale, self.augment.shear,
-                 self.augment.elastic_alpha) >= 0 and self.augment.elastic_grid >= 2,
-             "augmentation strengths must not be negative"),
+            (
+                min(
+                    self.augment.rotate,
+                    self.augment.translate,
+                    self.augment.scale,
+                    self.augment.shear,
+                    self.augment.elastic_alpha,
+                )
+                >= 0
+                and self.augment.elastic_grid >= 2,
+                "augmentation strengths must not be negative",
+            ),
             (0 <= self.augment.low_resolution <= 1, "the low-resolution share must be in [0, 1]"),
-            (2 <= self.augment.low_resolution_min <= self.augment.low_resolution_max <= 20,
-             "low-resolution sizes must satisfy 2 <= min <= max <= 20 (pixels of the 20-pixel digit box)"),
+            (
+                2 <= self.augment.low_resolution_min <= self.augment.low_resolution_max <= 20,
+                "low-resolution sizes must satisfy 2 <= min <= max <= 20 (pixels of the 20-pixel digit box)",
+            ),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
             (is_device_name(self.device), f"unknown device {self.device!r} ({DEVICE_NAMES})"),
@@ -184,8 +199,10 @@ class TuneConfig:
             (self.trials >= 1, "trials must be at least 1"),
             (self.max_epochs >= 1, "max epochs must be at least 1"),
             (self.timeout is None or self.timeout > 0, "timeout must be positive"),
-            (self.pruner in ("median", "hyperband", "none"),
-             f"unknown pruner {self.pruner!r} (median, hyperband, none)"),
+            (
+                self.pruner in ("median", "hyperband", "none"),
+                f"unknown pruner {self.pruner!r} (median, hyperband, none)",
+            ),
             (self.base.data.val_size >= 1, "tuning needs a validation split (val_size of at least 1)"),
         ]
         for ok, message in checks:
@@ -202,7 +219,9 @@ def _build(kind: type, values: Any, section: str, **fixed: Any) -> Any:
     if unknown:
         raise ConfigError(f"unknown {section} setting(s): {', '.join(unknown)}")
     field_types = typing.get_type_hints(kind)
-    coerced = {name: _checked(value, field_types[name], f"{section} setting {name!r}") for name, value in values.items()}
+    coerced = {
+        name: _checked(value, field_types[name], f"{section} setting {name!r}") for name, value in values.items()
+    }
     return kind(**coerced, **fixed)
 
 
@@ -221,8 +240,10 @@ def _checked(value: Any, expected: Any, name: str) -> Any:
         fits = isinstance(value, (list, tuple)) and (items[-1] is Ellipsis or len(value) == len(items))
         if fits and all(_is(item, item_type) for item in value):
             return tuple(float(item) if item_type is float else item for item in value)
-        raise ConfigError(f"{name} must be a list of {_describe(item_type, plural=True)}"
-                          f"{'' if items[-1] is Ellipsis else f' of length {len(items)}'}, got {value!r}")
+        raise ConfigError(
+            f"{name} must be a list of {_describe(item_type, plural=True)}"
+            f"{'' if items[-1] is Ellipsis else f' of length {len(items)}'}, got {value!r}"
+        )
     if not _is(value, expected):
         raise ConfigError(f"{name} must be {_describe(expected)}{' or null' if options else ''}, got {value!r}")
     return float(value) if expected is float else value
@@ -237,8 +258,12 @@ def _is(value: Any, expected: type) -> bool:
 
 
 def _describe(expected: type, plural: bool = False) -> str:
-    names = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers"),
-             bool: ("true or false", "true or false values"), str: ("a string", "strings")}
+    names = {
+        int: ("a whole number", "whole numbers"),
+        float: ("a number", "numbers"),
+        bool: ("true or false", "true or false values"),
+        str: ("a string", "strings"),
+    }
     return names.get(expected, (expected.__name__,) * 2)[plural]
 
 

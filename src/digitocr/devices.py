@@ -25,8 +25,9 @@ def resolve_device(name: str | None = "auto") -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError(f"device {name} was asked for, but no CUDA GPU is available (try --device cpu)")
         if name != "cuda" and int(name[5:]) >= torch.cuda.device_count():
-            raise ConfigError(f"device {name} was asked for, but this machine has {torch.cuda.device_count()} "
-                              "CUDA GPU(s)")
+            raise ConfigError(
+                f"device {name} was asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+            )
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device mps was asked for, but Apple's MPS is not available (try --device cpu)")
     return torch.device(name)

@@ -24,8 +24,11 @@ def launched_by_torchrun() -> bool:
 
 def active() -> bool:
     """True inside an initialised process group of more than one rank."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+    return (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
         and torch.distributed.get_world_size() > 1
+    )
 
 
 def rank() -> int:
@@ -100,15 +103,18 @@ def shard(order: torch.Tensor, drop_remainder: bool = True) -> torch.Tensor:
     if not active():
         return order
     end = shard_size(len(order)) * world_size() if drop_remainder else len(order)
-    return order[rank():end:world_size()]
+    return order[rank() : end : world_size()]
 
 
 def all_reduce_sum(*values: float) -> list[float]:
     """Sums of each value over all ranks (float64, on the CPU or this rank's GPU as the backend needs)."""
     if not active():
         return list(values)
-    device = torch.device("cuda", torch.cuda.current_device()) \
-        if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.distributed.get_backend() == "nccl"
+        else torch.device("cpu")
+    )
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     torch.distributed.all_reduce(tensor)
     return tensor.tolist()

@@ -31,8 +31,9 @@ class WeightEMA:
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         averaged, current = self.module.state_dict(), model.state_dict()
         floats = [name for name, tensor in averaged.items() if tensor.is_floating_point()]
-        torch._foreach_lerp_([averaged[name] for name in floats], [current[name].detach() for name in floats],
-                             1 - decay)
+        torch._foreach_lerp_(
+            [averaged[name] for name in floats], [current[name].detach() for name in floats], 1 - decay
+        )
         for name, tensor in averaged.items():
             if not tensor.is_floating_point():  # step counters such as BatchNorm's num_batches_tracked
                 tensor.copy_(current[name])

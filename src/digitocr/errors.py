@@ -29,6 +29,7 @@ class TrainingInterrupted(DigitOCRError):
     """Training stopped on Ctrl-C after saving a checkpoint to resume from."""
 
     def __init__(self, checkpoint_path: str):
-        super().__init__(f"training interrupted; checkpoint saved to {checkpoint_path} "
-                         f"(continue with --resume {checkpoint_path})")
+        super().__init__(
+            f"training interrupted; checkpoint saved to {checkpoint_path} (continue with --resume {checkpoint_path})"
+        )
         self.checkpoint_path = checkpoint_path

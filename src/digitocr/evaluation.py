@@ -34,8 +34,12 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 4096) -> dict:
     recall = _ratio(hits, support)
     f1 = _ratio(2 * hits, predicted + support)  # = 2pr / (p + r)
     per_class = {
-        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-               "support": int(support[i])}
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
         for i, name in enumerate(CLASS_NAMES)
     }
     return {

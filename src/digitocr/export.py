@@ -34,16 +34,25 @@ class ExportResult:
     metrics: dict  # test accuracy and per-class numbers, as in the model card
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "model_card": str(self.model_card),
-                "test_accuracy": self.metrics.get("test_accuracy")}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "model_card": str(self.model_card),
+            "test_accuracy": self.metrics.get("test_accuracy"),
+        }
 
 
 def default_export_path(model_path: str | Path, format: str) -> Path:
     return Path(model_path).with_suffix(FORMATS[format])
 
 
-def export_model(model_path: str | Path, format: str = "onnx", out: str | Path | None = None,
-                 data_dir: str | None = None, log: Log = log_to_stderr) -> ExportResult:
+def export_model(
+    model_path: str | Path,
+    format: str = "onnx",
+    out: str | Path | None = None,
+    data_dir: str | None = None,
+    log: Log = log_to_stderr,
+) -> ExportResult:
     """Export the model file at ``model_path`` as ``format`` to ``out`` and write its model card beside it.
 
     Per-class test numbers come from the model file; an older file without them is evaluated on the MNIST
@@ -75,9 +84,16 @@ def export_onnx(model: torch.nn.Module, path: Path, metadata: dict[str, str] | N
     import onnx
 
     example, dynamic_shapes = _example_and_dynamic_batch()
-    program = torch.onnx.export(model.eval().cpu(), example, dynamo=True, dynamic_shapes=dynamic_shapes,
-                                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=ONNX_OPSET,
-                                verbose=False)  # verbose prints progress on stdout, which is for results
+    program = torch.onnx.export(
+        model.eval().cpu(),
+        example,
+        dynamo=True,
+        dynamic_shapes=dynamic_shapes,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=ONNX_OPSET,
+        verbose=False,
+    )  # verbose prints progress on stdout, which is for results
     program.save(str(path))
     graph = onnx.load(str(path))
     if metadata:
@@ -132,7 +148,8 @@ def model_card(exported: Path, model_file: ModelFile, metrics: dict, format: str
     stored = metadata.get("metrics") or {}
     rows = "\n".join(
         f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
-        for name, row in metrics["per_class"].items())
+        for name, row in metrics["per_class"].items()
+    )
     versions = ", ".join(f"{name} {version}" for name, version in (metadata.get("versions") or {}).items())
     return f"""# Model card: {exported.name}
 
@@ -144,10 +161,10 @@ activation {config.model.activation}, dropout {config.model.dropout}, batch norm
 - Parameters: {count_parameters(model_file.model):,}
 - Input: float32 `[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}]` pixels in [0, 1], white digit on black, centred MNIST-style \
 (the model standardises with the MNIST mean and std itself); any batch size N
-- Output: float32 logits `[N, {len(CLASS_NAMES)}]` for the digits {', '.join(CLASS_NAMES)} \
+- Output: float32 logits `[N, {len(CLASS_NAMES)}]` for the digits {", ".join(CLASS_NAMES)} \
 (softmax gives probabilities)
-- Exported by: `digitocr export` ({format}); trained with {versions or 'unknown versions'}; \
-created {metadata.get('created')}
+- Exported by: `digitocr export` ({format}); trained with {versions or "unknown versions"}; \
+created {metadata.get("created")}
 
 ```
 {model_file.model}
@@ -156,16 +173,16 @@ created {metadata.get('created')}
 ## Data
 - MNIST: 60,000 training images ({config.data.val_size:,} held out for validation / model selection), \
 10,000 test images used once for the figures below
-- SHA-256 of the raw training and test files: `{metadata.get('data_sha256')}`
+- SHA-256 of the raw training and test files: `{metadata.get("data_sha256")}`
 
 ## Training configuration
 ```json
 {json.dumps(config.to_dict(), indent=2)}
 ```
-Epochs run: {stored.get('epochs', 'unknown')}; validation accuracy {_percent(stored.get('val_accuracy'))}.
+Epochs run: {stored.get("epochs", "unknown")}; validation accuracy {_percent(stored.get("val_accuracy"))}.
 
 ## Test accuracy
-Overall: **{_percent(metrics['test_accuracy'])}** on the 10,000 MNIST test images.
+Overall: **{_percent(metrics["test_accuracy"])}** on the 10,000 MNIST test images.
 
 | digit | precision | recall | F1 | support |
 |---|---|---|---|---|

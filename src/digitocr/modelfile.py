@@ -74,8 +74,14 @@ def writable_model_path(path: str | Path) -> Path:
     return path
 
 
-def save_model(path: str | Path, model: nn.Module, config: TrainConfig, metrics: dict | None = None,
-               data_sha256: str | None = None, extra: dict | None = None) -> Path:
+def save_model(
+    path: str | Path,
+    model: nn.Module,
+    config: TrainConfig,
+    metrics: dict | None = None,
+    data_sha256: str | None = None,
+    extra: dict | None = None,
+) -> Path:
     """Write the model file atomically (temporary name, then rename) and return its path."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -97,8 +103,12 @@ def save_model(path: str | Path, model: nn.Module, config: TrainConfig, metrics:
         "class_names": list(CLASS_NAMES),
         "metrics": metrics or {},
         "data_sha256": data_sha256,
-        "versions": {"digitocr": __version__, "torch": str(torch.__version__), "torchvision": torchvision_version,
-                     "python": platform.python_version()},
+        "versions": {
+            "digitocr": __version__,
+            "torch": str(torch.__version__),
+            "torchvision": torchvision_version,
+            "python": platform.python_version(),
+        },
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
@@ -121,13 +131,17 @@ def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> Mod
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         # weights_only refuses pickled code; a truncated zip fails here too. Either way: not usable.
-        raise ModelFileError(f"{path} is not a readable digitocr model file "
-                             f"(truncated, damaged or not made by digitocr: {type(error).__name__})") from None
+        raise ModelFileError(
+            f"{path} is not a readable digitocr model file "
+            f"(truncated, damaged or not made by digitocr: {type(error).__name__})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"{path} is not a digitocr model file")
     if payload.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelFileError(f"{path} has model format version {payload.get('format_version')}; "
-                             f"this digitocr reads version {MODEL_FORMAT_VERSION} (train it again with `digitocr train`)")
+        raise ModelFileError(
+            f"{path} has model format version {payload.get('format_version')}; "
+            f"this digitocr reads version {MODEL_FORMAT_VERSION} (train it again with `digitocr train`)"
+        )
     state_dict = payload.get("state_dict")
     if not isinstance(state_dict, dict) or payload.get("weights_sha256") != weights_digest(state_dict):
         raise ModelFileError(f"{path} was changed after it was written (weights do not match their digest)")
@@ -136,8 +150,9 @@ def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> Mod
     except (TypeError, ValueError):  # a field JSON cannot hold was put in after saving
         intact = False
     if not intact:
-        raise ModelFileError(f"{path} was changed after it was written (its settings or metadata do not match "
-                             f"their digest)")
+        raise ModelFileError(
+            f"{path} was changed after it was written (its settings or metadata do not match their digest)"
+        )
     try:
         config = TrainConfig.from_dict(payload["config"])
         model = build_model(config.model)

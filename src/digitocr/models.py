@@ -70,8 +70,12 @@ class CNN(nn.Module):
         width = 1
         for channels in config.channels:
             # bias=False: batch norm's shift makes a conv bias redundant.
-            blocks += [nn.Conv2d(width, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                       ACTIVATIONS[config.activation](), nn.MaxPool2d(2)]
+            blocks += [
+                nn.Conv2d(width, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+                ACTIVATIONS[config.activation](),
+                nn.MaxPool2d(2),
+            ]
             width = channels
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveMaxPool2d(1)  # (N, C, h, w) -> (N, C, 1, 1): any ink anywhere counts

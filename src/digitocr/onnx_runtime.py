@@ -25,17 +25,21 @@ class OnnxBackend:
             raise ModelFileError("the ONNX backend needs onnxruntime: pip install 'digitocr[runtime]'") from None
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
-            raise ModelFileError(f"ONNX model not found: {self.model_path} "
-                                 f"(write one with `digitocr export MODEL --format onnx`)")
+            raise ModelFileError(
+                f"ONNX model not found: {self.model_path} (write one with `digitocr export MODEL --format onnx`)"
+            )
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         try:
             self.session = onnxruntime.InferenceSession(
-                str(self.model_path), options, providers=["CPUExecutionProvider"])
+                str(self.model_path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # onnxruntime raises its own exception types for every kind of bad file
-            raise ModelFileError(f"{self.model_path} is not a readable ONNX model ({type(error).__name__}); "
-                                 f"export one with `digitocr export MODEL --format onnx`") from None
+            raise ModelFileError(
+                f"{self.model_path} is not a readable ONNX model ({type(error).__name__}); "
+                f"export one with `digitocr export MODEL --format onnx`"
+            ) from None
         self.input_name = self.session.get_inputs()[0].name
         # What `digitocr export` stored in the graph: config, accuracy, data hash (strings).
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)

@@ -43,16 +43,27 @@ class TrainResult:
             "train_seconds": round(self.train_seconds, 3),
             "model_path": str(self.model_path) if self.model_path else None,
             "history": [
-                {"epoch": s.epoch, "seconds": round(s.seconds, 3), "train_loss": s.train_loss,
-                 "val_accuracy": s.val_accuracy} for s in self.history.epochs
+                {
+                    "epoch": s.epoch,
+                    "seconds": round(s.seconds, 3),
+                    "train_loss": s.train_loss,
+                    "val_accuracy": s.val_accuracy,
+                }
+                for s in self.history.epochs
             ],
             "config": self.config.to_dict(),
         }
 
 
-def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MODEL_PATH,
-          callbacks: TrainCallbacks | None = None, resume: str | Path | None = None,
-          data: MNISTData | None = None, log: Log = log_to_stderr, evaluate_test: bool = True) -> TrainResult:
+def train(
+    config: TrainConfig | None = None,
+    out: str | Path | None = DEFAULT_MODEL_PATH,
+    callbacks: TrainCallbacks | None = None,
+    resume: str | Path | None = None,
+    data: MNISTData | None = None,
+    log: Log = log_to_stderr,
+    evaluate_test: bool = True,
+) -> TrainResult:
     """Train a model as ``config`` says, report its test accuracy once, and save it to ``out`` (None: don't).
 
     ``data`` may be passed in to reuse splits already in memory (tuning, tests); it must match the config's seed.
@@ -73,23 +84,48 @@ def train(config: TrainConfig | None = None, out: str | Path | None = DEFAULT_MO
     # Without a model path (tuning trials) an interrupted run must not overwrite the user's trained_model.ckpt.
     checkpoint = default_checkpoint_path(model_target) if model_target is not None else None
     started = time.perf_counter()
-    history = fit(distributed.wrap(model), data, config, callbacks, checkpoint_path=checkpoint, resume_from=resume,
-                  model_path=model_target)
+    history = fit(
+        distributed.wrap(model),
+        data,
+        config,
+        callbacks,
+        checkpoint_path=checkpoint,
+        resume_from=resume,
+        model_path=model_target,
+    )
     train_seconds = time.perf_counter() - started
     reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
     metrics = evaluate(reported, data.test) if evaluate_test else {"test_accuracy": math.nan, "per_class": {}}
     val_accuracy = accuracy(reported, data.val.to(device))
     model_path = None
     if out is not None and distributed.is_main():
-        model_path = save_model(out, model, config, data_sha256=data.sha256, metrics={
-            "test_accuracy": metrics["test_accuracy"], "val_accuracy": val_accuracy,
-            "per_class": metrics["per_class"], "train_seconds": train_seconds,
-            "epochs": len(history.epochs), "history": history.to_list()})
+        model_path = save_model(
+            out,
+            model,
+            config,
+            data_sha256=data.sha256,
+            metrics={
+                "test_accuracy": metrics["test_accuracy"],
+                "val_accuracy": val_accuracy,
+                "per_class": metrics["per_class"],
+                "train_seconds": train_seconds,
+                "epochs": len(history.epochs),
+                "history": history.to_list(),
+            },
+        )
         if resume is not None and Path(resume).absolute() == checkpoint:
             checkpoint.unlink(missing_ok=True)  # the run it saved is finished
-    return TrainResult(model=model, config=config, history=history, val_accuracy=val_accuracy,
-                       test_accuracy=metrics["test_accuracy"], metrics=metrics, train_seconds=train_seconds,
-                       model_path=model_path, data_sha256=data.sha256)
+    return TrainResult(
+        model=model,
+        config=config,
+        history=history,
+        val_accuracy=val_accuracy,
+        test_accuracy=metrics["test_accuracy"],
+        metrics=metrics,
+        train_seconds=train_seconds,
+        model_path=model_path,
+        data_sha256=data.sha256,
+    )
 
 
 def _silent(message: str) -> None:

@@ -45,8 +45,14 @@ def _grid(count: int, cols: int, cell: float, title_space: float = 0.5) -> tuple
     return figure, axes
 
 
-def digit_gallery(images, captions: Sequence[str], cols: int = 8, title: str = "Digits",
-                  colours: Sequence[str] | None = None, cell: float = 1.5) -> Figure:
+def digit_gallery(
+    images,
+    captions: Sequence[str],
+    cols: int = 8,
+    title: str = "Digits",
+    colours: Sequence[str] | None = None,
+    cell: float = 1.5,
+) -> Figure:
     """Each image with its caption (one or two lines) under a title; the building block of the grids below."""
     images = _images(images)
     if len(images) == 0:
@@ -74,11 +80,14 @@ def sample_grid(images, labels, predictions=None, cols: int = 8, title: str = "M
     return digit_gallery(images, captions, cols, title, colours)
 
 
-def mistake_gallery(images, labels, predictions, confidences, cols: int = 8,
-                    title: str = "Misclassified test digits") -> Figure:
+def mistake_gallery(
+    images, labels, predictions, confidences, cols: int = 8, title: str = "Misclassified test digits"
+) -> Figure:
     """Images with their true label, the predicted one and the model's probability for it."""
-    captions = [f"true {label}\npred {predicted} ({confidence:.0%})"
-                for label, predicted, confidence in zip(_array(labels), _array(predictions), _array(confidences))]
+    captions = [
+        f"true {label}\npred {predicted} ({confidence:.0%})"
+        for label, predicted, confidence in zip(_array(labels), _array(predictions), _array(confidences))
+    ]
     return digit_gallery(images, captions, cols, title)
 
 
@@ -98,8 +107,13 @@ def class_distribution(counts: Mapping[str, Sequence[int]], title: str = "Share 
         shares = 100 * values / max(values.sum(), 1)
         highest = max(highest, shares.max())
         offset = (i - (len(counts) - 1) / 2) * width
-        ax.bar(positions + offset, shares, width, label=f"{name} ({int(values.sum()):,} images)",
-               color=COLOURS[i % len(COLOURS)])
+        ax.bar(
+            positions + offset,
+            shares,
+            width,
+            label=f"{name} ({int(values.sum()):,} images)",
+            color=COLOURS[i % len(COLOURS)],
+        )
     ax.axhline(100 / NUM_CLASSES, color="grey", linestyle="--", linewidth=1, label="perfectly balanced (10 %)")
     ax.set_ylim(0, highest * 1.3)  # headroom for the legend
     ax.set_xticks(positions, CLASS_NAMES)
@@ -149,8 +163,14 @@ def training_curves(history: Sequence[Mapping], title: str = "Training curves") 
         right.text(0.5, 0.5, "no validation split", ha="center", va="center", transform=right.transAxes)
     else:
         best = int(np.nanargmax(accuracy))
-        right.annotate(f"{accuracy[best]:.2f} %", (epochs[best], accuracy[best]), textcoords="offset points",
-                       xytext=(0, -16), ha="center", fontsize=9)
+        right.annotate(
+            f"{accuracy[best]:.2f} %",
+            (epochs[best], accuracy[best]),
+            textcoords="offset points",
+            xytext=(0, -16),
+            ha="center",
+            fontsize=9,
+        )
     for ax in (left, right):
         ax.set_xlabel("epoch")
         ax.set_xticks(epochs)
@@ -173,11 +193,18 @@ def confusion_matrix(matrix, title: str = "Confusion matrix (test set)") -> Figu
     threshold = math.sqrt(max(matrix.max(), 1))  # the middle of the log colour scale
     for (row, col), count in np.ndenumerate(matrix):
         if count:
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=9,
-                    color="white" if count > threshold else "black")
+            ax.text(
+                col,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if count > threshold else "black",
+            )
     ticks = np.arange(len(matrix))
-    ax.set_xticks(ticks, CLASS_NAMES[:len(matrix)])
-    ax.set_yticks(ticks, CLASS_NAMES[:len(matrix)])
+    ax.set_xticks(ticks, CLASS_NAMES[: len(matrix)])
+    ax.set_yticks(ticks, CLASS_NAMES[: len(matrix)])
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     accuracy = correct / total if total else math.nan
@@ -185,8 +212,9 @@ def confusion_matrix(matrix, title: str = "Confusion matrix (test set)") -> Figu
     return figure
 
 
-def tuning_results(groups: Mapping[str, Sequence[tuple[str, float]]],
-                   title: str = "Validation accuracy while tuning") -> Figure:
+def tuning_results(
+    groups: Mapping[str, Sequence[tuple[str, float]]], title: str = "Validation accuracy while tuning"
+) -> Figure:
     """One bar panel per varied setting: ``groups[setting] = [(value label, validation accuracy 0-1), ...]``."""
     figure = Figure(figsize=(4 * max(len(groups), 1), 4), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, max(len(groups), 1), sharey=True, squeeze=False).ravel())

@@ -21,7 +21,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "accurate": {
             "model": {"hidden": (1024, 1024), "batch_norm": True},
             "augment": {"affine": True, "elastic": True},
-            "epochs": 70, "batch_size": 128, "lr": 0.1, "ema": 0.999,
+            "epochs": 70,
+            "batch_size": 128,
+            "lr": 0.1,
+            "ema": 0.999,
         },
         # The fully connected reader: the accurate recipe, half the images also seen at low resolution.
         # Measured (benchmarks/reading_accuracy.py): other writers' 8x8 scans 82 % -> 92 %, whole numbers
@@ -29,28 +32,39 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "reader": {
             "model": {"hidden": (1024, 1024), "batch_norm": True},
             "augment": {"affine": True, "elastic": True, "low_resolution": 0.5},
-            "epochs": 70, "batch_size": 128, "lr": 0.1, "ema": 0.999,
+            "epochs": 70,
+            "batch_size": 128,
+            "lr": 0.1,
+            "ema": 0.999,
         },
     },
     "cnn": {
         # Chosen on validation (seed 0): (16, 32, 64) reached 98.9-99.1 % in 3 epochs, (24, 48, 96) 99.2 % in 2.
         "fast": {
             "model": {"name": "cnn", "channels": (24, 48, 96)},
-            "epochs": 2, "batch_size": 128, "lr": 0.1,
+            "epochs": 2,
+            "batch_size": 128,
+            "lr": 0.1,
         },
         # Wider than fast; affine distortion against overfitting, EMA of the weights. Measured: 99.62 % ± 0.04 %
         # test (3 seeds) in ~7 minutes on 2 cores.
         "accurate": {
             "model": {"name": "cnn", "channels": (32, 64, 128)},
             "augment": {"affine": True},
-            "epochs": 15, "batch_size": 128, "lr": 0.1, "ema": 0.999,
+            "epochs": 15,
+            "batch_size": 128,
+            "lr": 0.1,
+            "ema": 0.999,
         },
         # The best reader measured: the accurate CNN, half the images also seen at low resolution. Measured
         # (benchmarks/reading_accuracy.py): UCI 8x8 scans 93.9 %, whole numbers 93.0 %, 99.59 % on MNIST.
         "reader": {
             "model": {"name": "cnn", "channels": (32, 64, 128)},
             "augment": {"affine": True, "low_resolution": 0.5},
-            "epochs": 15, "batch_size": 128, "lr": 0.1, "ema": 0.999,
+            "epochs": 15,
+            "batch_size": 128,
+            "lr": 0.1,
+            "ema": 0.999,
         },
     },
 }
@@ -82,5 +96,8 @@ def preset_names() -> list[str]:
 
 def describe_presets() -> str:
     """One line per model and preset, for `digitocr train --help`."""
-    return "\n".join(f"  {model:4s} {name:9s} {DESCRIPTIONS.get((model, name), '')}"
-                     for model, presets in PRESETS.items() for name in presets)
+    return "\n".join(
+        f"  {model:4s} {name:9s} {DESCRIPTIONS.get((model, name), '')}"
+        for model, presets in PRESETS.items()
+        for name in presets
+    )

@@ -37,8 +37,7 @@ class Predictions:
 
 def predict(model: nn.Module, split: Split) -> Predictions:
     probabilities = torch.softmax(predict_logits(model, split.images).float(), dim=1).cpu().numpy()
-    return Predictions(predicted=probabilities.argmax(1), confidence=probabilities.max(1),
-                       probabilities=probabilities)
+    return Predictions(predicted=probabilities.argmax(1), confidence=probabilities.max(1), probabilities=probabilities)
 
 
 def misclassified(split: Split, predictions: Predictions, limit: int = 32) -> np.ndarray:
@@ -77,9 +76,16 @@ def atypical_examples(split: Split, per_class: int = 2) -> tuple[np.ndarray, np.
     return indices.numpy(), other_digit[indices].numpy()
 
 
-def write_report(directory: str | Path, model: nn.Module, test: Split, metrics: dict | None = None,
-                 history: list[dict] | None = None, counts: dict[str, list[int]] | None = None,
-                 extra: dict | None = None, gallery_size: int = 32) -> dict[str, Path]:
+def write_report(
+    directory: str | Path,
+    model: nn.Module,
+    test: Split,
+    metrics: dict | None = None,
+    history: list[dict] | None = None,
+    counts: dict[str, list[int]] | None = None,
+    extra: dict | None = None,
+    gallery_size: int = 32,
+) -> dict[str, Path]:
     """Write the report PNGs and ``metrics.json`` into ``directory``; return {name: path}.
 
     ``metrics`` is evaluate()'s output on ``test`` (computed when absent); without a ``history`` there is no
@@ -93,14 +99,22 @@ def write_report(directory: str | Path, model: nn.Module, test: Split, metrics: 
     labels = test.labels.cpu().numpy()
     sample = np.arange(min(32, len(test)))
     figures = {
-        "samples": plots.sample_grid(test.images[sample], labels[sample], predictions.predicted[sample],
-                                     title="Test samples: true label / model prediction"),
+        "samples": plots.sample_grid(
+            test.images[sample],
+            labels[sample],
+            predictions.predicted[sample],
+            title="Test samples: true label / model prediction",
+        ),
         "class_distribution": plots.class_distribution(counts or {"test": label_counts(test.labels)}),
         "confusion_matrix": plots.confusion_matrix(metrics["confusion_matrix"]),
         "misclassified": plots.mistake_gallery(
-            test.images[wrong], labels[wrong], predictions.predicted[wrong], predictions.confidence[wrong],
+            test.images[wrong],
+            labels[wrong],
+            predictions.predicted[wrong],
+            predictions.confidence[wrong],
             title=f"Most confident mistakes ({len(wrong)} of "
-                  f"{int((predictions.predicted != labels).sum()):,} misclassified test digits)"),
+            f"{int((predictions.predicted != labels).sum()):,} misclassified test digits)",
+        ),
     }
     if history:
         figures["training_curves"] = plots.training_curves(history)
@@ -118,18 +132,33 @@ def write_train_report(directory: str | Path, result: TrainResult, data: MNISTDa
     """The report of a `digitocr train` run. ``data`` defaults to the run's own splits, reloaded by its config."""
     config = result.config
     if data is None:
-        data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed,
-                          log=lambda message: None)
+        data = load_mnist(
+            config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=lambda message: None
+        )
     counts = {name: label_counts(getattr(data, name).labels) for name in ("train", "val", "test")}
-    return write_report(directory, result.model, data.test, result.metrics, history=result.history.to_list(),
-                        counts=counts, extra=result.summary())
+    return write_report(
+        directory,
+        result.model,
+        data.test,
+        result.metrics,
+        history=result.history.to_list(),
+        counts=counts,
+        extra=result.summary(),
+    )
 
 
-def write_model_report(directory: str | Path, model_file: ModelFile, test: Split, metrics: dict | None = None,
-                       model_path: str | Path | None = None) -> dict[str, Path]:
+def write_model_report(
+    directory: str | Path,
+    model_file: ModelFile,
+    test: Split,
+    metrics: dict | None = None,
+    model_path: str | Path | None = None,
+) -> dict[str, Path]:
     """The report of `digitocr evaluate MODEL`: training curves come from the history the model file stores."""
     stored = model_file.metadata.get("metrics") or {}
-    extra = {"model_path": str(model_path) if model_path else None, "config": model_file.config.to_dict(),
-             "data_sha256": model_file.metadata.get("data_sha256")}
+    extra = {
+        "model_path": str(model_path) if model_path else None,
+        "config": model_file.config.to_dict(),
+        "data_sha256": model_file.metadata.get("data_sha256"),
+    }
     return write_report(directory, model_file.model, test, metrics, history=stored.get("history"), extra=extra)
-

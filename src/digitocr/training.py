@@ -88,7 +88,7 @@ def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 409
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    outputs = [model(images[start:start + batch_size].to(device)) for start in range(0, len(images), batch_size)]
+    outputs = [model(images[start : start + batch_size].to(device)) for start in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, 10)
 
@@ -130,31 +130,58 @@ class Optimizer:
         params, grads = [self.params[i] for i in indices], [self.params[i].grad for i in indices]
         if config.optimizer == "sgd":
             buffers = [self.state.get(i, {}).get("momentum_buffer") for i in indices]
-            sgd(params, grads, buffers, weight_decay=config.weight_decay, momentum=config.momentum, lr=self.lr,
-                dampening=0.0, nesterov=config.nesterov and config.momentum > 0, maximize=False)
+            sgd(
+                params,
+                grads,
+                buffers,
+                weight_decay=config.weight_decay,
+                momentum=config.momentum,
+                lr=self.lr,
+                dampening=0.0,
+                nesterov=config.nesterov and config.momentum > 0,
+                maximize=False,
+            )
             if config.momentum > 0:  # sgd() filled in the buffers it created
                 for i, buffer in zip(indices, buffers):
                     self.state[i] = {"momentum_buffer": buffer}
             return
         for i, parameter in zip(indices, params):  # as torch.optim.Adam: a step count on the CPU, zero moments
             if i not in self.state:
-                self.state[i] = {"step": torch.tensor(0.0),
-                                 "exp_avg": torch.zeros_like(parameter, memory_format=torch.preserve_format),
-                                 "exp_avg_sq": torch.zeros_like(parameter, memory_format=torch.preserve_format)}
+                self.state[i] = {
+                    "step": torch.tensor(0.0),
+                    "exp_avg": torch.zeros_like(parameter, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(parameter, memory_format=torch.preserve_format),
+                }
         states = [self.state[i] for i in indices]
         update = adam if config.optimizer == "adam" else adamw
         update(
-            params, grads, [state["exp_avg"] for state in states], [state["exp_avg_sq"] for state in states], [],
-            [state["step"] for state in states], amsgrad=False, beta1=config.momentum, beta2=0.999, lr=self.lr,
-            weight_decay=config.weight_decay, eps=1e-8, maximize=False)
+            params,
+            grads,
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [],
+            [state["step"] for state in states],
+            amsgrad=False,
+            beta1=config.momentum,
+            beta2=0.999,
+            lr=self.lr,
+            weight_decay=config.weight_decay,
+            eps=1e-8,
+            maximize=False,
+        )
 
     def state_dict(self) -> dict:
         return {"lr": self.lr, "state": {i: dict(state) for i, state in self.state.items()}}
 
     def load_state_dict(self, saved: dict) -> None:
         self.lr = saved["lr"]
-        self.state = {int(i): {name: tensor.to(self.params[int(i)].device) if name != "step" else tensor
-                               for name, tensor in state.items()} for i, state in saved["state"].items()}
+        self.state = {
+            int(i): {
+                name: tensor.to(self.params[int(i)].device) if name != "step" else tensor
+                for name, tensor in state.items()
+            }
+            for i, state in saved["state"].items()
+        }
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> Optimizer:
@@ -218,9 +245,15 @@ class _Position:
     loss_sum: float = 0.0
 
 
-def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: TrainCallbacks | None = None,
-        checkpoint_path: str | Path | None = None, resume_from: str | Path | None = None,
-        model_path: str | Path | None = None) -> History:
+def fit(
+    model: nn.Module,
+    data: MNISTData,
+    config: TrainConfig,
+    callbacks: TrainCallbacks | None = None,
+    checkpoint_path: str | Path | None = None,
+    resume_from: str | Path | None = None,
+    model_path: str | Path | None = None,
+) -> History:
     """Train ``model`` in place on ``data.train``, validating on ``data.val`` after each epoch.
 
     The model ends with the weights of its best validation epoch. Ctrl-C saves a checkpoint to
@@ -255,12 +288,25 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
             generator.set_state(position.epoch_generator_state)
             callbacks.on_epoch_start(epoch + 1, steps_per_epoch)
             started = time.perf_counter()
-            for images, labels in shuffled_batches(train, batch_size, generator, skip=position.step_in_epoch,
-                                                   shard=distributed.shard):
+            for images, labels in shuffled_batches(
+                train, batch_size, generator, skip=position.step_in_epoch, shard=distributed.shard
+            ):
                 if interrupt.raised:
-                    raise TrainingInterrupted(str(_save_checkpoint(
-                        checkpoint_path, model, optimizer, config, history, position, best_state, best_accuracy,
-                        model_path)))
+                    raise TrainingInterrupted(
+                        str(
+                            _save_checkpoint(
+                                checkpoint_path,
+                                model,
+                                optimizer,
+                                config,
+                                history,
+                                position,
+                                best_state,
+                                best_accuracy,
+                                model_path,
+                            )
+                        )
+                    )
                 step = epoch * steps_per_epoch + position.step_in_epoch
                 optimizer.lr = learning_rate(config, step, total_steps)
                 images = augment(images)
@@ -276,17 +322,21 @@ def fit(model: nn.Module, data: MNISTData, config: TrainConfig, callbacks: Train
                 if not math.isfinite(loss_value):
                     raise TrainingDiverged(
                         f"loss became {loss_value} at step {step + 1} (epoch {epoch + 1}); "
-                        f"try a lower learning rate than {config.lr:g}")
+                        f"try a lower learning rate than {config.lr:g}"
+                    )
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
                 callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
             evaluated = distributed.unwrap(model) if ema is None else ema.module  # with EMA: the average
             val_accuracy = accuracy(evaluated, val)
             model.train()
-            stats = EpochStats(epoch=epoch + 1, seconds=time.perf_counter() - started,
-                               train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
-                               val_accuracy=val_accuracy,
-                               lr=optimizer.lr)
+            stats = EpochStats(
+                epoch=epoch + 1,
+                seconds=time.perf_counter() - started,
+                train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
+                val_accuracy=val_accuracy,
+                lr=optimizer.lr,
+            )
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)
             # Model selection on validation only; without a validation split the last epoch wins.
@@ -307,8 +357,7 @@ def default_checkpoint_path(model_path: str | Path) -> Path:
     return path.with_name(path.stem + ".ckpt")
 
 
-def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy,
-                     model_path) -> Path:
+def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy, model_path) -> Path:
     path = Path(path or "digitocr-interrupted.ckpt").absolute()  # the resume command works from any folder
     payload = {
         "format": CHECKPOINT_FORMAT,

@@ -73,9 +73,15 @@ def default_params(model: str) -> dict[str, Any]:
     Starting from a known-good point means the search can only improve on it (at --max-epochs epochs).
     """
     train, model_defaults = TrainConfig(), ModelConfig()
-    params = {"optimizer": train.optimizer, f"{train.optimizer}_lr": train.lr,
-              f"{train.optimizer}_weight_decay": train.weight_decay, "batch_size": train.batch_size,
-              "schedule": train.schedule, "label_smoothing": train.label_smoothing, "dropout": model_defaults.dropout}
+    params = {
+        "optimizer": train.optimizer,
+        f"{train.optimizer}_lr": train.lr,
+        f"{train.optimizer}_weight_decay": train.weight_decay,
+        "batch_size": train.batch_size,
+        "schedule": train.schedule,
+        "label_smoothing": train.label_smoothing,
+        "dropout": model_defaults.dropout,
+    }
     if model == "mlp":
         params.update(layers=len(model_defaults.hidden), width=model_defaults.hidden[0])
     return params
@@ -98,12 +104,20 @@ class TuneResult:
 
     def summary(self) -> dict:
         """What `digitocr tune --json` prints."""
-        return {"best_params": self.best_params, "best_val_accuracy": self.best_val_accuracy,
-                "test_accuracy": self.test_accuracy, "n_trials": self.n_trials,
-                "config_path": str(self.files["config"]), "best_trial": self.best_trial, "counts": self.counts,
-                "study": self.study_name, "storage": self.storage, "search_seconds": round(self.search_seconds, 1),
-                "final_seconds": round(self.final_seconds, 1),
-                "files": {name: str(path) for name, path in self.files.items()}}
+        return {
+            "best_params": self.best_params,
+            "best_val_accuracy": self.best_val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "n_trials": self.n_trials,
+            "config_path": str(self.files["config"]),
+            "best_trial": self.best_trial,
+            "counts": self.counts,
+            "study": self.study_name,
+            "storage": self.storage,
+            "search_seconds": round(self.search_seconds, 1),
+            "final_seconds": round(self.final_seconds, 1),
+            "files": {name: str(path) for name, path in self.files.items()},
+        }
 
 
 class TuningInterrupted(TrainingInterrupted):
@@ -111,8 +125,10 @@ class TuningInterrupted(TrainingInterrupted):
 
     def __init__(self, study_name: str, storage: str):
         # Not TrainingInterrupted's message: there is no checkpoint to --resume, the study itself resumes.
-        DigitOCRError.__init__(self, f"tuning interrupted; study {study_name!r} is kept in {storage} "
-                                     f"(run the same command again to resume it)")
+        DigitOCRError.__init__(
+            self,
+            f"tuning interrupted; study {study_name!r} is kept in {storage} (run the same command again to resume it)",
+        )
         self.checkpoint_path = None
 
 
@@ -170,8 +186,10 @@ def open_study(settings: TuneConfig):
                 raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
             time.sleep(1 + attempt)
         except ImportError as error:  # e.g. postgresql:// without a PostgreSQL driver installed
-            raise ConfigError(f"cannot open Optuna storage {url}: {error} (pip install the database's driver, "
-                              f"e.g. psycopg2-binary or pymysql)".splitlines()[0]) from None
+            raise ConfigError(
+                f"cannot open Optuna storage {url}: {error} (pip install the database's driver, "
+                f"e.g. psycopg2-binary or pymysql)".splitlines()[0]
+            ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
             raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = {
@@ -183,8 +201,14 @@ def open_study(settings: TuneConfig):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # constant_liar: parallel workers treat each other's running trials as bad, so they spread out.
         sampler = optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, n_startup_trials=8)
-    return optuna.create_study(study_name=settings.study_name(), storage=storage, sampler=sampler, pruner=pruner,
-                               direction="maximize", load_if_exists=True)
+    return optuna.create_study(
+        study_name=settings.study_name(),
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="maximize",
+        load_if_exists=True,
+    )
 
 
 def counted_trials(study) -> list:
@@ -192,8 +216,11 @@ def counted_trials(study) -> list:
 
     Trials stopped by Ctrl-C are failed too, but they run again, so they do not count.
     """
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and "error" in t.user_attrs)]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name in ("COMPLETE", "PRUNED") or (t.state.name == "FAIL" and "error" in t.user_attrs)
+    ]
 
 
 def _stop_when_budget_reached(budget: int):
@@ -204,8 +231,11 @@ def _stop_when_budget_reached(budget: int):
     def callback(study, trial) -> None:
         # Other workers' running trials will finish too: counting them keeps parallel workers from overshooting.
         # Only those started since this process began: an older "running" trial may be one a killed worker left.
-        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                   if t.datetime_start and t.datetime_start >= started]
+        running = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.datetime_start and t.datetime_start >= started
+        ]
         if len(counted_trials(study)) + len(running) >= budget:
             study.stop()
 
@@ -218,9 +248,13 @@ def without_test(data: MNISTData) -> MNISTData:
     return MNISTData(train=data.train, val=data.val, test=empty, sha256=data.sha256)
 
 
-def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log: Log = log_to_stderr,
-         on_trial: Callable[[Any, Any], None] | None = None,
-         space: Callable[[Any, TuneConfig], TrainConfig] = trial_config) -> TuneResult:
+def tune(
+    settings: TuneConfig | None = None,
+    data: MNISTData | None = None,
+    log: Log = log_to_stderr,
+    on_trial: Callable[[Any, Any], None] | None = None,
+    space: Callable[[Any, TuneConfig], TrainConfig] = trial_config,
+) -> TuneResult:
     """Run trials until the study holds ``settings.trials`` finished ones (or ``settings.timeout``); retrain the best.
 
     ``data``: train/validation splits to search on (default: MNIST loaded once for all trials of this process);
@@ -251,8 +285,9 @@ def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log:
                 config = space(trial, settings)
                 trial.set_user_attr("config", config.to_dict())
                 trial.set_user_attr("worker", worker)
-                result = train(config, out=None, data=search_data, callbacks=_ReportToTrial(trial), log=log,
-                               evaluate_test=False)
+                result = train(
+                    config, out=None, data=search_data, callbacks=_ReportToTrial(trial), log=log, evaluate_test=False
+                )
             except TrainingDiverged as error:
                 trial.set_user_attr("error", str(error))
                 raise
@@ -270,8 +305,9 @@ def tune(settings: TuneConfig | None = None, data: MNISTData | None = None, log:
         if on_trial is not None:
             callbacks.append(on_trial)
         # A diverging trial is marked failed and the search goes on; any other error stops it.
-        study.optimize(objective, n_trials=remaining, timeout=settings.timeout, callbacks=callbacks,
-                       catch=(TrainingDiverged,))
+        study.optimize(
+            objective, n_trials=remaining, timeout=settings.timeout, callbacks=callbacks, catch=(TrainingDiverged,)
+        )
     search_seconds = time.perf_counter() - started
     return _finish(study, settings, out, search_seconds, log, train)
 
@@ -280,8 +316,9 @@ def _finish(study, settings: TuneConfig, out: Path, search_seconds: float, log: 
     """Write best_config.json, the trials CSV and the plots; retrain the best configuration once."""
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
-        raise ConfigError(f"study {settings.study_name()!r} has no completed trial yet (all pruned or failed); "
-                          f"run more trials")
+        raise ConfigError(
+            f"study {settings.study_name()!r} has no completed trial yet (all pruned or failed); run more trials"
+        )
     best = study.best_trial
     # Trained on all 60,000 images: more data is worth more than a validation score nobody reads after the
     # search; the epoch count is the trial's, so no early stopping is needed. `digitocr train --config
@@ -301,10 +338,20 @@ def _finish(study, settings: TuneConfig, out: Path, search_seconds: float, log: 
         files["model"] = result.model_path
     counted = counted_trials(study)
     counts = {name: sum(t.state.name == name for t in counted) for name in ("COMPLETE", "PRUNED", "FAIL")}
-    return TuneResult(study_name=settings.study_name(), storage=settings.storage_url(), best_trial=best.number,
-                      best_params=best.params, best_val_accuracy=best.value, best_config=best_config,
-                      n_trials=len(counted), counts=counts, search_seconds=search_seconds,
-                      test_accuracy=test_accuracy, final_seconds=final_seconds, files=files)
+    return TuneResult(
+        study_name=settings.study_name(),
+        storage=settings.storage_url(),
+        best_trial=best.number,
+        best_params=best.params,
+        best_val_accuracy=best.value,
+        best_config=best_config,
+        n_trials=len(counted),
+        counts=counts,
+        search_seconds=search_seconds,
+        test_accuracy=test_accuracy,
+        final_seconds=final_seconds,
+        files=files,
+    )
 
 
 def describe_trial(study, trial) -> str:
@@ -340,9 +387,18 @@ def write_trials_csv(study, path: Path) -> Path:
         for t in trials:
             seconds = round(t.duration.total_seconds(), 2) if t.duration else ""
             epochs = t.user_attrs.get("epochs_run", max(t.intermediate_values, default=""))
-            writer.writerow([t.number, t.state.name, "" if t.value is None else t.value, seconds, epochs,
-                             t.user_attrs.get("worker", ""), *(t.params.get(name, "") for name in names),
-                             t.user_attrs.get("error", "")])
+            writer.writerow(
+                [
+                    t.number,
+                    t.state.name,
+                    "" if t.value is None else t.value,
+                    seconds,
+                    epochs,
+                    t.user_attrs.get("worker", ""),
+                    *(t.params.get(name, "") for name in names),
+                    t.user_attrs.get("error", ""),
+                ]
+            )
     return path
 
 
@@ -352,8 +408,10 @@ def save_plots(study, out: Path) -> dict[str, Path]:
     from optuna.visualization import matplotlib as optuna_plots
 
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    figures = {"plot_history": lambda: optuna_plots.plot_optimization_history(study).figure,
-               "plot_lr": lambda: plot_accuracy_vs_lr(study)}
+    figures = {
+        "plot_history": lambda: optuna_plots.plot_optimization_history(study).figure,
+        "plot_lr": lambda: plot_accuracy_vs_lr(study),
+    }
     # fANOVA needs a few completed trials that differ; with fewer it has nothing to say.
     if len(completed) >= 3:
         figures["plot_importances"] = lambda: optuna_plots.plot_param_importances(study).figure
@@ -381,13 +439,23 @@ def plot_accuracy_vs_lr(study):
     for index, optimizer in enumerate(OPTIMIZER_RANGES):
         colour = f"C{index}"
         for state, filled in (("COMPLETE", True), ("PRUNED", False)):
-            points = [(t.user_attrs["config"]["lr"], _last_value(t)) for t in study.get_trials(deepcopy=False)
-                      if t.state.name == state and t.user_attrs["config"]["optimizer"] == optimizer
-                      and (t.value is not None or t.intermediate_values)]
+            points = [
+                (t.user_attrs["config"]["lr"], _last_value(t))
+                for t in study.get_trials(deepcopy=False)
+                if t.state.name == state
+                and t.user_attrs["config"]["optimizer"] == optimizer
+                and (t.value is not None or t.intermediate_values)
+            ]
             if points:
                 x, y = zip(*points)
-                axes.scatter(x, y, s=28, label=f"{optimizer} ({state.lower()})", edgecolors=colour,
-                             facecolors=colour if filled else "none")
+                axes.scatter(
+                    x,
+                    y,
+                    s=28,
+                    label=f"{optimizer} ({state.lower()})",
+                    edgecolors=colour,
+                    facecolors=colour if filled else "none",
+                )
     axes.set_xscale("log")
     axes.set_xlabel("peak learning rate")
     axes.set_ylabel("validation accuracy")

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         # A runtime-only install (digitocr[runtime]) has no PyTorch; say which extra a command needs.
         if (error.name or "").split(".")[0] not in TRAIN_MODULES:
             raise
-        print(f"digitocr: error: `digitocr {args.command}` needs {error.name}, which is not installed "
-              "(pip install 'digitocr[train]')", file=sys.stderr)
+        print(
+            f"digitocr: error: `digitocr {args.command}` needs {error.name}, which is not installed "
+            "(pip install 'digitocr[train]')",
+            file=sys.stderr,
+        )
         return 1

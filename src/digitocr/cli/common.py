@@ -54,8 +54,9 @@ def int_list(text: str) -> tuple[int, ...]:
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="MNIST folder (default: $DIGITOCR_DATA, else ~/.cache/digitocr)")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", help="MNIST folder (default: $DIGITOCR_DATA, else ~/.cache/digitocr)"
+    )
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +64,12 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def add_report_dir(parser) -> None:
-    parser.add_argument("--report-dir", metavar="DIR", help="also write PNG figures (samples, class counts, "
-                        "training curves, confusion matrix, mistakes) and metrics.json into DIR")
+    parser.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="also write PNG figures (samples, class counts, "
+        "training curves, confusion matrix, mistakes) and metrics.json into DIR",
+    )
 
 
 def report_written(paths: dict) -> None:

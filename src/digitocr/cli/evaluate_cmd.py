@@ -10,8 +10,10 @@ from digitocr.config import CLASS_NAMES
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "evaluate", help="measure a saved model on the MNIST test set",
-        description="Test accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model.")
+        "evaluate",
+        help="measure a saved model on the MNIST test set",
+        description="Test accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model.",
+    )
     parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
     add_data_dir(parser)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
@@ -43,12 +45,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_report(metrics: dict) -> str:
-    lines = [f"test accuracy: {metrics['test_accuracy']:.2%}", "",
-             "class  precision  recall     f1  support"]
+    lines = [f"test accuracy: {metrics['test_accuracy']:.2%}", "", "class  precision  recall     f1  support"]
     for name, row in metrics["per_class"].items():
         lines.append(f"{name:>5}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:5.4f}  {row['support']:7d}")
-    lines += ["", "confusion matrix (rows: true digit, columns: predicted)",
-              "      " + "".join(f"{name:>6}" for name in CLASS_NAMES)]
+    lines += [
+        "",
+        "confusion matrix (rows: true digit, columns: predicted)",
+        "      " + "".join(f"{name:>6}" for name in CLASS_NAMES),
+    ]
     for name, row in zip(CLASS_NAMES, metrics["confusion_matrix"]):
         lines.append(f"{name:>6}" + "".join(f"{count:6d}" for count in row))
     return "\n".join(lines)

@@ -9,10 +9,12 @@ from digitocr.cli.common import add_data_dir, add_json, print_json
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a trained model to ONNX or a torch.export program, with a model card",
+        "export",
+        help="export a trained model to ONNX or a torch.export program, with a model card",
         description="Write MODEL as ONNX (run it with onnxruntime, no PyTorch needed: "
-                    "Recognizer(backend='onnx')) or as a torch.export program (pt2), and MODEL_CARD.md beside it. "
-                    "Both take float32 [N,1,28,28] pixels in [0,1] with any batch size and return logits [N,10].")
+        "Recognizer(backend='onnx')) or as a torch.export program (pt2), and MODEL_CARD.md beside it. "
+        "Both take float32 [N,1,28,28] pixels in [0,1] with any batch size and return logits [N,10].",
+    )
     parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
     parser.add_argument("--format", choices=["onnx", "pt2"], default="onnx", help="(default onnx)")
     parser.add_argument("--out", metavar="PATH", help="where to write it (default: MODEL with .onnx or .pt2)")
@@ -28,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(f"exported {args.model} as {result.format} to {result.path} "
-              f"(test accuracy {result.metrics['test_accuracy']:.2%}); model card: {result.model_card}")
+        print(
+            f"exported {args.model} as {result.format} to {result.path} "
+            f"(test accuracy {result.metrics['test_accuracy']:.2%}); model card: {result.model_card}"
+        )
     return 0

@@ -13,20 +13,31 @@ from digitocr.errors import ImageError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="read the digits in pictures (photos, scans, canvas drawings)",
+        "predict",
+        help="read the digits in pictures (photos, scans, canvas drawings)",
         description="Read the digits in each picture, left to right. A picture that cannot be read gets an "
-                    "error line and the others are still read; the exit code is 1 if any failed.")
+        "error line and the others are still read; the exit code is 1 if any failed.",
+    )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP, GIF, WebP or TIFF files")
     parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help=f"model file (default {DEFAULT_MODEL_PATH})")
     parser.add_argument("--device", default=None, help="cpu | cuda | mps (default cpu)")
     parser.add_argument("--backend", default="torch", choices=("torch", "onnx"), help="what runs the model")
-    parser.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                        help="processes reading the pictures, one core each (default 1); for hundreds of "
-                             "pictures, up to the number of cores: each worker starts in about two seconds")
-    parser.add_argument("--debug-dir", metavar="DIR",
-                        help="save the 28x28 image the model saw for each digit as DIR/<picture>_<n>.png")
-    parser.add_argument("--json", action="store_true",
-                        help='one JSON object per picture: {"file", "text", "digits"} or {"file", "error"}')
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="processes reading the pictures, one core each (default 1); for hundreds of "
+        "pictures, up to the number of cores: each worker starts in about two seconds",
+    )
+    parser.add_argument(
+        "--debug-dir", metavar="DIR", help="save the 28x28 image the model saw for each digit as DIR/<picture>_<n>.png"
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per picture: {"file", "text", "digits"} or {"file", "error"}',
+    )
     parser.set_defaults(run=run)
 
 
@@ -43,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Recognizer(args.model, device=args.device, backend=args.backend, workers=args.workers) as recognizer:
             for start in range(0, len(args.images), CHUNK * args.workers):
-                names = args.images[start:start + CHUNK * args.workers]
+                names = args.images[start : start + CHUNK * args.workers]
                 for name, result in zip(names, recognizer.read_each(names)):
                     if isinstance(result, ImageError):
                         failed += 1

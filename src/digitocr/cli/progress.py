@@ -20,8 +20,14 @@ class EpochProgressBars(TrainCallbacks):
     def on_epoch_start(self, epoch: int, steps: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{self.total_epochs}", file=sys.stderr,
-                        unit="batch", leave=True, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch}/{self.total_epochs}",
+            file=sys.stderr,
+            unit="batch",
+            leave=True,
+            dynamic_ncols=True,
+        )
         self.started = time.perf_counter()
         self.images = 0
         self.pending = 0

@@ -12,13 +12,22 @@ from digitocr.errors import ModelFileError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "serve", help="serve the drawing page and the REST API",
+        "serve",
+        help="serve the drawing page and the REST API",
         description="A web page to draw digits (or drop a photo) and have them read, and POST /api/predict "
-                    "for programs. OpenAPI docs at /docs.")
-    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, metavar="PATH",
-                        help=f"a model file written by `digitocr train` (default {DEFAULT_MODEL_PATH})")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
-                        "only; 0.0.0.0 opens it to the network)")
+        "for programs. OpenAPI docs at /docs.",
+    )
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL_PATH,
+        metavar="PATH",
+        help=f"a model file written by `digitocr train` (default {DEFAULT_MODEL_PATH})",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the network)",
+    )
     parser.add_argument("--port", type=port_number, default=8000, help="(default 8000)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | mps (default cpu)")
     parser.set_defaults(run=run)
@@ -26,8 +35,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
-        raise ModelFileError(f"no model file at {args.model}: make one with `digitocr train` "
-                             f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH")
+        raise ModelFileError(
+            f"no model file at {args.model}: make one with `digitocr train` "
+            f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH"
+        )
     import uvicorn
 
     from digitocr.devices import resolve_device

@@ -25,16 +25,32 @@ from digitocr.presets import DEFAULT_PRESET, PRESETS, describe_presets, preset_c
 
 # flag destination -> (config section or None for the top level, field name)
 CONFIG_FLAGS = {
-    "model": ("model", "name"), "hidden": ("model", "hidden"), "activation": ("model", "activation"),
-    "dropout": ("model", "dropout"), "batch_norm": ("model", "batch_norm"), "channels": ("model", "channels"),
-    "affine": ("augment", "affine"), "elastic": ("augment", "elastic"),
-    "low_resolution": ("augment", "low_resolution"), "ema": (None, "ema"), "tta": (None, "tta"),
-    "data_dir": ("data", "data_dir"), "val_size": ("data", "val_size"),
-    "epochs": (None, "epochs"), "batch_size": (None, "batch_size"), "lr": (None, "lr"),
-    "optimizer": (None, "optimizer"), "momentum": (None, "momentum"), "weight_decay": (None, "weight_decay"),
-    "schedule": (None, "schedule"), "warmup_fraction": (None, "warmup_fraction"),
-    "label_smoothing": (None, "label_smoothing"), "patience": (None, "patience"), "seed": (None, "seed"),
-    "device": (None, "device"), "precision": (None, "precision"),
+    "model": ("model", "name"),
+    "hidden": ("model", "hidden"),
+    "activation": ("model", "activation"),
+    "dropout": ("model", "dropout"),
+    "batch_norm": ("model", "batch_norm"),
+    "channels": ("model", "channels"),
+    "affine": ("augment", "affine"),
+    "elastic": ("augment", "elastic"),
+    "low_resolution": ("augment", "low_resolution"),
+    "ema": (None, "ema"),
+    "tta": (None, "tta"),
+    "data_dir": ("data", "data_dir"),
+    "val_size": ("data", "val_size"),
+    "epochs": (None, "epochs"),
+    "batch_size": (None, "batch_size"),
+    "lr": (None, "lr"),
+    "optimizer": (None, "optimizer"),
+    "momentum": (None, "momentum"),
+    "weight_decay": (None, "weight_decay"),
+    "schedule": (None, "schedule"),
+    "warmup_fraction": (None, "warmup_fraction"),
+    "label_smoothing": (None, "label_smoothing"),
+    "patience": (None, "patience"),
+    "seed": (None, "seed"),
+    "device": (None, "device"),
+    "precision": (None, "precision"),
 }
 
 
@@ -54,33 +70,56 @@ def default_of(dest: str, *models: str) -> str:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "train", help="train a model on MNIST and save it",
+        "train",
+        help="train a model on MNIST and save it",
         description="Train a classifier on MNIST (validation split for model selection), report its test "
-                    "accuracy once, and save it. Settings: --preset (or --config FILE) < flags. The defaults shown "
-                    f"are each model's {DEFAULT_PRESET} preset's; another preset sets its own.",
+        "accuracy once, and save it. Settings: --preset (or --config FILE) < flags. The defaults shown "
+        f"are each model's {DEFAULT_PRESET} preset's; another preset sets its own.",
         epilog="presets (--model M --preset P):\n" + describe_presets(),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=list(PRESETS), help=f"architecture (default {TrainConfig().model.name})")
-    model.add_argument("--preset", choices=preset_names(),
-                       help=f"named settings for the model, listed below (default {DEFAULT_PRESET})")
-    model.add_argument("--hidden", type=int_list, metavar="W1,W2",
-                       help=f"MLP hidden widths ({default_of('hidden', 'mlp')})")
+    model.add_argument(
+        "--preset",
+        choices=preset_names(),
+        help=f"named settings for the model, listed below (default {DEFAULT_PRESET})",
+    )
+    model.add_argument(
+        "--hidden", type=int_list, metavar="W1,W2", help=f"MLP hidden widths ({default_of('hidden', 'mlp')})"
+    )
     model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh"])
     model.add_argument("--dropout", type=fraction, help="dropout after each hidden layer")
     model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    model.add_argument("--channels", type=int_list, metavar="C1,C2",
-                       help=f"CNN block widths ({default_of('channels', 'cnn')})")
+    model.add_argument(
+        "--channels", type=int_list, metavar="C1,C2", help=f"CNN block widths ({default_of('channels', 'cnn')})"
+    )
     regular = parser.add_argument_group("augmentation and averaging")
-    regular.add_argument("--affine", action=argparse.BooleanOptionalAction, default=None,
-                         help="random rotation, shift, scale and shear of training batches")
-    regular.add_argument("--elastic", action=argparse.BooleanOptionalAction, default=None,
-                         help="random elastic distortion of training batches")
-    regular.add_argument("--low-resolution", type=unit_fraction, metavar="SHARE",
-                         help="share of training images also seen at 6-14 pixels per digit, as in small scans")
+    regular.add_argument(
+        "--affine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random rotation, shift, scale and shear of training batches",
+    )
+    regular.add_argument(
+        "--elastic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random elastic distortion of training batches",
+    )
+    regular.add_argument(
+        "--low-resolution",
+        type=unit_fraction,
+        metavar="SHARE",
+        help="share of training images also seen at 6-14 pixels per digit, as in small scans",
+    )
     regular.add_argument("--ema", type=fraction, metavar="DECAY", help="keep an EMA of the weights (0: off)")
-    regular.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                         help="report accuracy averaged over 1-pixel shifts of each test image")
+    regular.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report accuracy averaged over 1-pixel shifts of each test image",
+    )
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--epochs", type=positive_int, help=f"({default_of('epochs')})")
     optim.add_argument("--batch-size", type=positive_int, help=f"({default_of('batch_size')})")
@@ -88,25 +127,44 @@ def register(subparsers) -> None:
     optim.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"({default_of('optimizer')})")
     optim.add_argument("--momentum", type=fraction, help="SGD momentum / Adam beta1")
     optim.add_argument("--weight-decay", type=float)
-    optim.add_argument("--schedule", choices=["onecycle", "cosine", "constant"],
-                       help=f"learning-rate schedule ({default_of('schedule')})")
+    optim.add_argument(
+        "--schedule",
+        choices=["onecycle", "cosine", "constant"],
+        help=f"learning-rate schedule ({default_of('schedule')})",
+    )
     optim.add_argument("--warmup-fraction", type=fraction, help="share of steps spent warming up")
     optim.add_argument("--label-smoothing", type=fraction)
-    optim.add_argument("--patience", type=non_negative_int, help="early stopping after N epochs without "
-                       "a better validation accuracy (0: off)")
+    optim.add_argument(
+        "--patience",
+        type=non_negative_int,
+        help="early stopping after N epochs without a better validation accuracy (0: off)",
+    )
     run_group = parser.add_argument_group("run")
     add_data_dir(run_group)
     run_group.add_argument("--val-size", type=non_negative_int, help="validation images held out (default 5000)")
     run_group.add_argument("--seed", type=int, help="seed of initialisation, split and batch order (default 0)")
     run_group.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
-    run_group.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                           help="bf16 autocast for speed; auto uses it where the hardware computes bf16 natively")
-    run_group.add_argument("--config", metavar="FILE.json", help="settings from a JSON file "
-                           "(as stored by `digitocr tune`); flags override it")
-    run_group.add_argument("--out", metavar="PATH", help=f"where to save the model (default {DEFAULT_MODEL_PATH}; "
-                           "with --resume: where the interrupted run was to save it)")
-    run_group.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from its checkpoint "
-                           "(its own settings and model path are used)")
+    run_group.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="bf16 autocast for speed; auto uses it where the hardware computes bf16 natively",
+    )
+    run_group.add_argument(
+        "--config",
+        metavar="FILE.json",
+        help="settings from a JSON file (as stored by `digitocr tune`); flags override it",
+    )
+    run_group.add_argument(
+        "--out",
+        metavar="PATH",
+        help=f"where to save the model (default {DEFAULT_MODEL_PATH}; "
+        "with --resume: where the interrupted run was to save it)",
+    )
+    run_group.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue an interrupted run from its checkpoint (its own settings and model path are used)",
+    )
     run_group.add_argument("--quiet", action="store_true", help="no progress bars")
     add_report_dir(run_group)
     add_json(run_group)
@@ -164,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.summary())
     else:
-        print(f"test accuracy {result.test_accuracy:.2%} (validation {result.val_accuracy:.2%}) after "
-              f"{len(result.history.epochs)} epochs in {result.train_seconds:.1f} s; model saved to {result.model_path}")
+        print(
+            f"test accuracy {result.test_accuracy:.2%} (validation {result.val_accuracy:.2%}) after "
+            f"{len(result.history.epochs)} epochs in {result.train_seconds:.1f} s; model saved to {result.model_path}"
+        )
     return 0

@@ -13,6 +13,16 @@ from digitocr.data.memory import (
 from digitocr.data.sources import MNIST_FILES, ensure_mnist, raw_dir, resolve_data_dir
 
 __all__ = [
-    "MNIST_FILES", "MNISTData", "Split", "batches_per_epoch", "ensure_mnist", "load_mnist", "raw_dir",
-    "read_mnist", "resolve_data_dir", "shuffled_batches", "split_off_validation", "to_float_images",
+    "MNIST_FILES",
+    "MNISTData",
+    "Split",
+    "batches_per_epoch",
+    "ensure_mnist",
+    "load_mnist",
+    "raw_dir",
+    "read_mnist",
+    "resolve_data_dir",
+    "shuffled_batches",
+    "split_off_validation",
+    "to_float_images",
 ]

@@ -30,10 +30,13 @@ def affine_matrices(count: int, config: AugmentConfig, generator: torch.Generato
     shift = _uniform(2 * count, 2 * config.translate, generator).view(count, 2)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     # rotation @ shear, divided by the zoom: sampling the input at 1/zoom enlarges the digit by zoom.
-    theta = torch.stack([
-        torch.stack([cos, cos * shear - sin, shift[:, 0]], dim=1),
-        torch.stack([sin, sin * shear + cos, shift[:, 1]], dim=1),
-    ], dim=1)
+    theta = torch.stack(
+        [
+            torch.stack([cos, cos * shear - sin, shift[:, 0]], dim=1),
+            torch.stack([sin, sin * shear + cos, shift[:, 1]], dim=1),
+        ],
+        dim=1,
+    )
     return theta
 
 
@@ -83,8 +86,7 @@ def augment_batch(images: Tensor, config: AugmentConfig, generator: torch.Genera
 def _warp(images: Tensor, config: AugmentConfig, generator: torch.Generator) -> Tensor:
     """The affine and elastic distortions as one sampling grid, resampled once."""
     count, _, height, width = images.shape
-    theta = affine_matrices(count, config, generator) if config.affine else \
-        torch.eye(2, 3).expand(count, 2, 3)
+    theta = affine_matrices(count, config, generator) if config.affine else torch.eye(2, 3).expand(count, 2, 3)
     grid = F.affine_grid(theta, [count, 1, height, width], align_corners=False)
     if config.elastic:
         # pixels -> grid units (2 units span the image); (x, y) order as grid_sample expects
@@ -106,4 +108,4 @@ def shift_images(images: Tensor, dx: int, dy: int) -> Tensor:
     padded = F.pad(images, (abs(dx), abs(dx), abs(dy), abs(dy)))
     height, width = images.shape[-2:]
     top, left = abs(dy) - dy, abs(dx) - dx
-    return padded[..., top:top + height, left:left + width]
+    return padded[..., top : top + height, left : left + width]

@@ -58,8 +58,10 @@ def parse_idx_images(content: bytearray, path: os.PathLike | str) -> torch.Tenso
     if magic != IMAGES_MAGIC:
         raise DataError(f"{path} is not an IDX image file (magic {magic}, expected {IMAGES_MAGIC})")
     if (rows, cols) != (IMAGE_SIZE, IMAGE_SIZE) or len(content) != 16 + count * rows * cols:
-        raise DataError(f"{path} does not hold {IMAGE_SIZE}x{IMAGE_SIZE} images: its header says {count} of "
-                        f"{rows}x{cols}, its size is {len(content)} bytes")
+        raise DataError(
+            f"{path} does not hold {IMAGE_SIZE}x{IMAGE_SIZE} images: its header says {count} of "
+            f"{rows}x{cols}, its size is {len(content)} bytes"
+        )
     return torch.from_numpy(np.frombuffer(content, np.uint8, offset=16).reshape(count, rows, cols))
 
 
@@ -73,8 +75,10 @@ def parse_idx_labels(content: bytearray, path: os.PathLike | str) -> torch.Tenso
     labels = np.frombuffer(content, np.uint8, offset=8)
     wrong = np.flatnonzero(labels >= NUM_CLASSES)
     if len(wrong):
-        raise DataError(f"{path} has {len(wrong)} labels outside 0-{NUM_CLASSES - 1} "
-                        f"(the first, {labels[wrong[0]]}, at index {wrong[0]})")
+        raise DataError(
+            f"{path} has {len(wrong)} labels outside 0-{NUM_CLASSES - 1} "
+            f"(the first, {labels[wrong[0]]}, at index {wrong[0]})"
+        )
     return torch.from_numpy(labels).long()
 
 
@@ -83,13 +87,18 @@ def _parse_split(files: dict[str, bytearray], folder: Path, train: bool) -> tupl
     images = parse_idx_images(files[images_name], folder / images_name)
     labels = parse_idx_labels(files[labels_name], folder / labels_name)
     if len(images) != len(labels):
-        raise DataError(f"{folder / images_name} holds {len(images)} images but {folder / labels_name} "
-                        f"{len(labels)} labels")
+        raise DataError(
+            f"{folder / images_name} holds {len(images)} images but {folder / labels_name} {len(labels)} labels"
+        )
     return images, labels
 
 
-def read_mnist(data_dir: str | os.PathLike | None = None, train: bool = True, log: Log = log_to_stderr,
-               checksums: dict[str, str] = MNIST_FILES) -> tuple[torch.Tensor, torch.Tensor]:
+def read_mnist(
+    data_dir: str | os.PathLike | None = None,
+    train: bool = True,
+    log: Log = log_to_stderr,
+    checksums: dict[str, str] = MNIST_FILES,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images (N, 28, 28) and int64 labels of the MNIST training or test set, fetched if needed.
 
     The same tensors as ``torchvision.datasets.MNIST(data_dir, train).data`` / ``.targets`` (tested).
@@ -103,8 +112,7 @@ def to_float_images(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
-def split_off_validation(images: torch.Tensor, labels: torch.Tensor, val_size: int,
-                         seed: int) -> tuple[Split, Split]:
+def split_off_validation(images: torch.Tensor, labels: torch.Tensor, val_size: int, seed: int) -> tuple[Split, Split]:
     """A seeded random hold-out of ``val_size`` images; the rest is for training."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     val_index, train_index = order[:val_size], order[val_size:]
@@ -118,8 +126,13 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, val_size: int = 5000, seed: int = 0,
-               log: Log = log_to_stderr, checksums: dict[str, str] = MNIST_FILES) -> MNISTData:
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    val_size: int = 5000,
+    seed: int = 0,
+    log: Log = log_to_stderr,
+    checksums: dict[str, str] = MNIST_FILES,
+) -> MNISTData:
     """Train / validation / test splits of MNIST in memory. The test split is only for the final report."""
     files = verified_mnist_bytes(data_dir, log=log, checksums=checksums)
     folder = raw_dir(resolve_data_dir(data_dir))
@@ -130,9 +143,13 @@ def load_mnist(data_dir: str | os.PathLike | None = None, val_size: int = 5000, 
     return MNISTData(train=train, val=val, test=Split(to_float_images(test_images), test_labels), sha256=sha256)
 
 
-def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator, skip: int = 0,
-                     shard: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def shuffled_batches(
+    split: Split,
+    batch_size: int,
+    generator: torch.Generator,
+    skip: int = 0,
+    shard: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of a fresh random permutation, taken by index; the last incomplete batch is dropped.
 
     ``skip`` leaves out the first batches (resuming mid-epoch from the same generator state). ``shard`` picks
@@ -142,7 +159,7 @@ def shuffled_batches(split: Split, batch_size: int, generator: torch.Generator, 
     if shard is not None:
         order = shard(order)
     for start in range(skip * batch_size, len(order) - batch_size + 1, batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         yield split.images[index], split.labels[index]
 
 

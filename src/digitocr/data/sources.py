@@ -133,8 +133,12 @@ SOURCES: list[tuple[str, Callable[[Path], dict[str, Path]]]] = [
 ]
 
 
-def verified_mnist_bytes(data_dir: str | os.PathLike | None = None, names: tuple[str, ...] | None = None,
-                         log: Log = log_to_stderr, checksums: dict[str, str] = MNIST_FILES) -> dict[str, bytearray]:
+def verified_mnist_bytes(
+    data_dir: str | os.PathLike | None = None,
+    names: tuple[str, ...] | None = None,
+    log: Log = log_to_stderr,
+    checksums: dict[str, str] = MNIST_FILES,
+) -> dict[str, bytearray]:
     """The bytes of the MNIST files ``names`` (default: all four), each hashed as it is read, fetched if missing.
 
     What a caller parses is exactly what was verified: the file is read once, so nothing can change in between.
@@ -148,8 +152,9 @@ def verified_mnist_bytes(data_dir: str | os.PathLike | None = None, names: tuple
     return {name: read_verified(folder / name, name, checksums) for name in names or tuple(checksums)}
 
 
-def ensure_mnist(data_dir: str | os.PathLike | None = None, log: Log = log_to_stderr,
-                 checksums: dict[str, str] = MNIST_FILES) -> Path:
+def ensure_mnist(
+    data_dir: str | os.PathLike | None = None, log: Log = log_to_stderr, checksums: dict[str, str] = MNIST_FILES
+) -> Path:
     """Make sure verified MNIST is in ``<data>/MNIST/raw/`` and return ``<data>``; say which source served.
 
     Files already there are hashed on every call. ``checksums`` exists for tests that write small IDX files.

@@ -54,7 +54,7 @@ def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[
     for (height, width), indices in by_size.items():
         chunk = max(1, STACK_PIXELS // (height * width))
         for start in range(0, len(indices), chunk):
-            part = indices[start:start + chunk]
+            part = indices[start : start + chunk]
             mappings = [loaded[i][1] for i in part]
             for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), mappings, config)):
                 found[index] = candidates
@@ -73,26 +73,33 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     ordered = stages.sorted_sample(clean - paper)  # one sort for the polarity's and the threshold's statistics
     dark_ink = stages.ink_is_dark(clean, paper, ordered)
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
-    threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast,
-                                        stages.contrast_sample(ordered, dark_ink))
+    threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast, stages.contrast_sample(ordered, dark_ink))
     mask = clean_contrast > np.asarray(threshold)[..., None, None]
     mask &= (mask.mean((-2, -1)) <= config.max_ink_fraction)[..., None, None]
     return stages.ink_contrast(grey, paper, dark_ink), mask
 
 
-def candidates_in(greys: np.ndarray, mappings: list[tuple[float, float, int]],
-                  config: ReadingConfig) -> list[list[Candidate]]:
+def candidates_in(
+    greys: np.ndarray, mappings: list[tuple[float, float, int]], config: ReadingConfig
+) -> list[list[Candidate]]:
     """A stack of working images (N, H, W) and how each maps to its input's pixels -> each one's candidates."""
     contrast, mask = ink_of(greys, config)
     choices = digit_choices(find_components(mask))
     # Every piece of every picture, wholes and the parts they may be cut into, is normalised in one batch.
-    pieces = [(picture, piece) for picture, found in enumerate(choices) for whole, lattice in found
-              for piece in [whole, *(lattice.parts.values() if lattice else ())]]
-    images = stages.normalise_digits([(contrast[picture, y0:y1, x0:x1], piece.mask)
-                                      for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]])
+    pieces = [
+        (picture, piece)
+        for picture, found in enumerate(choices)
+        for whole, lattice in found
+        for piece in [whole, *(lattice.parts.values() if lattice else ())]
+    ]
+    images = stages.normalise_digits(
+        [(contrast[picture, y0:y1, x0:x1], piece.mask) for picture, piece in pieces for x0, y0, x1, y1 in [piece.box]]
+    )
     plausible, strokes = plausible_digits(images, config)
-    made = iter(Candidate(_input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
-                for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes))
+    made = iter(
+        Candidate(_input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
+        for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes)
+    )
     found_per_picture = []
     for found in choices:
         candidates = []

@@ -30,8 +30,11 @@ def reading_of(candidates: list[Candidate], config: ReadingConfig) -> ReadResult
     chosen = [c for whole in candidates for c in choose(whole, config) if c.plausible]
     sure = [c.top3[0][1] >= config.min_confidence for c in chosen]
     in_a_number = sum(sure) >= SURE_DIGITS_OF_A_NUMBER
-    digits = [DigitReading(c.top3[0][0], c.top3[0][1], c.box, c.top3, c.image, c.probabilities)
-              for c, is_sure in zip(chosen, sure) if is_sure or in_a_number]
+    digits = [
+        DigitReading(c.top3[0][0], c.top3[0][1], c.box, c.top3, c.image, c.probabilities)
+        for c, is_sure in zip(chosen, sure)
+        if is_sure or in_a_number
+    ]
     return ReadResult("".join(str(d.digit) for d in digits), digits)
 
 

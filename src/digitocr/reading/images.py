@@ -64,8 +64,10 @@ def _decode(data: bytes, config: ReadingConfig) -> Image.Image:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             # Pillow's own, higher guard fired before our header check: name our limit, the one that applies.
-            raise ImageError(f"the picture has more than {config.max_pixels:,} pixels, the limit (a decompression "
-                             "bomb, or a photo to scale down first)") from None
+            raise ImageError(
+                f"the picture has more than {config.max_pixels:,} pixels, the limit (a decompression "
+                "bomb, or a photo to scale down first)"
+            ) from None
         except UnidentifiedImageError:
             raise ImageError("not a picture Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF, ...)") from None
         except (OSError, ValueError, SyntaxError, EOFError) as error:
@@ -77,8 +79,10 @@ def _check_size(size: tuple[int, int], config: ReadingConfig) -> None:
     if width < 1 or height < 1:
         raise ImageError(f"the picture has no pixels ({width}x{height})")
     if width * height > config.max_pixels:
-        raise ImageError(f"the picture is {width}x{height} = {width * height:,} pixels; the limit is "
-                         f"{config.max_pixels:,} (a decompression bomb, or a photo to scale down first)")
+        raise ImageError(
+            f"the picture is {width}x{height} = {width * height:,} pixels; the limit is "
+            f"{config.max_pixels:,} (a decompression bomb, or a photo to scale down first)"
+        )
 
 
 def check_array(array: np.ndarray, config: ReadingConfig = ReadingConfig()) -> np.ndarray:

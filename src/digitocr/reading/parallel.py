@@ -28,6 +28,7 @@ from digitocr.reading.results import pack_answers, unpack_answers
 HELPER_DIED = "a reading worker process died (its own error, if it had one, is on stderr); the batch was not read"
 MIN_SHARE = 32  # fewer pictures per process than this are read by the caller alone: shipping them costs more
 
+
 def limit_threads(count: int = 1):
     """Let this process use ``count`` threads for torch's operators and numpy's BLAS -> a function that puts
     the previous limits back."""
@@ -78,8 +79,10 @@ def _serve(connection, make_reader: Callable) -> None:
 def _shippable(pictures: list):
     """Same-shaped arrays (an MNIST-sized batch) travel as one stacked array: one pickle instead of hundreds."""
     first = pictures[0] if pictures else None
-    if isinstance(first, np.ndarray) and all(isinstance(picture, np.ndarray) and picture.shape == first.shape
-                                             and picture.dtype == first.dtype for picture in pictures):
+    if isinstance(first, np.ndarray) and all(
+        isinstance(picture, np.ndarray) and picture.shape == first.shape and picture.dtype == first.dtype
+        for picture in pictures
+    ):
         return np.stack(pictures)
     return pictures
 
@@ -98,8 +101,7 @@ class ReadingPool:
         self._helpers = []
         for _ in range(workers - 1):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_serve, args=(theirs, make_reader),
-                                      daemon=True, name="digitocr-reader")
+            process = context.Process(target=_serve, args=(theirs, make_reader), daemon=True, name="digitocr-reader")
             process.start()
             theirs.close()
             self._helpers.append((ours, process))

@@ -34,8 +34,14 @@ class Recognizer:
     the model is already parallel.
     """
 
-    def __init__(self, model_path: str | os.PathLike | None = None, device: str | None = None,
-                 backend: str = "torch", config: ReadingConfig | None = None, workers: int = 1):
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        device: str | None = None,
+        backend: str = "torch",
+        config: ReadingConfig | None = None,
+        workers: int = 1,
+    ):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if workers > 1 and device not in (None, "cpu"):
@@ -64,8 +70,9 @@ class Recognizer:
             return None
         if self._pool is None or self._pool.closed:  # closed: after an interruption or a dead helper
             # Each helper builds its own one-process reader with this reader's model and settings.
-            make_reader = functools.partial(Recognizer, self.model_path, device=self._device,
-                                            backend=self._backend_name, config=self.config)
+            make_reader = functools.partial(
+                Recognizer, self.model_path, device=self._device, backend=self._backend_name, config=self.config
+            )
             self._pool = ReadingPool(self.workers, make_reader)
         return self._pool
 
@@ -86,8 +93,11 @@ class Recognizer:
         opened = []
         for image in images:
             try:  # arrays stay arrays: an MNIST-sized stack of them is read as one (load_working_many)
-                opened.append(check_array(image, self.config) if isinstance(image, np.ndarray)
-                              else open_picture(image, self.config))
+                opened.append(
+                    check_array(image, self.config)
+                    if isinstance(image, np.ndarray)
+                    else open_picture(image, self.config)
+                )
             except ImageError as error:
                 opened.append(error)
         good = [index for index, picture in enumerate(opened) if not isinstance(picture, ImageError)]
@@ -116,7 +126,8 @@ class Recognizer:
             probabilities = self.backend.probabilities(np.stack([c.image for c in everything]))
             best = np.argsort(-probabilities, axis=1, kind="stable")[:, :3]
             best_probabilities = np.take_along_axis(probabilities, best, axis=1)
-            for candidate, row, digits, chances in zip(everything, probabilities, best.tolist(),
-                                                       best_probabilities.tolist()):
+            for candidate, row, digits, chances in zip(
+                everything, probabilities, best.tolist(), best_probabilities.tolist()
+            ):
                 candidate.probabilities, candidate.top3 = row, list(zip(digits, chances))
         return [reading_of(candidates, self.config) for candidates in found]

@@ -20,8 +20,12 @@ class DigitReading:
     probabilities: np.ndarray = field(repr=False, default=None)  # (10,) all class probabilities, digit 0 first
 
     def to_dict(self) -> dict:
-        return {"digit": self.digit, "confidence": self.confidence, "box": list(self.box),
-                "top3": [{"digit": d, "confidence": p} for d, p in self.top3]}
+        return {
+            "digit": self.digit,
+            "confidence": self.confidence,
+            "box": list(self.box),
+            "top3": [{"digit": d, "confidence": p} for d, p in self.top3],
+        }
 
 
 @dataclass
@@ -39,8 +43,12 @@ def pack_answers(answers: list) -> tuple:
     digits = [d for answer in answers if isinstance(answer, ReadResult) for d in answer.digits]
     images = np.stack([d.image for d in digits]) if digits else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     probabilities = np.stack([d.probabilities for d in digits]) if digits else np.zeros((0, NUM_CLASSES), np.float32)
-    rows = [(answer.text, [(d.digit, d.confidence, d.box, d.top3) for d in answer.digits])
-            if isinstance(answer, ReadResult) else answer for answer in answers]
+    rows = [
+        (answer.text, [(d.digit, d.confidence, d.box, d.top3) for d in answer.digits])
+        if isinstance(answer, ReadResult)
+        else answer
+        for answer in answers
+    ]
     return rows, images, probabilities
 
 
@@ -53,8 +61,14 @@ def unpack_answers(packed: tuple) -> list:
             answers.append(row)
             continue
         text, digits = row
-        answers.append(ReadResult(text, [DigitReading(digit, confidence, box, top3, images[index + k],
-                                                      probabilities[index + k])
-                                         for k, (digit, confidence, box, top3) in enumerate(digits)]))
+        answers.append(
+            ReadResult(
+                text,
+                [
+                    DigitReading(digit, confidence, box, top3, images[index + k], probabilities[index + k])
+                    for k, (digit, confidence, box, top3) in enumerate(digits)
+                ],
+            )
+        )
         index += len(digits)
     return answers

@@ -163,8 +163,9 @@ def group_components(boxes: np.ndarray, areas: np.ndarray) -> list[list[int]]:
             group_boxes.append(boxes[index].copy())
     reach = 0.15 * heights.max()
     for index in np.flatnonzero(~big):
-        distances = [_gap(box, boxes[index]) - (reach if _column_overlap(box, boxes[index]) >= 0.5 else 0)
-                     for box in group_boxes]
+        distances = [
+            _gap(box, boxes[index]) - (reach if _column_overlap(box, boxes[index]) >= 0.5 else 0) for box in group_boxes
+        ]
         nearest = int(np.argmin(distances))
         if distances[nearest] <= reach:
             groups[nearest].append(int(index))
@@ -195,8 +196,9 @@ def _union_box(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
 
 
-def make_pieces(labels: np.ndarray, boxes: list[list[int]], areas: list[int], groups: list[list[int]],
-                first_label: int = 1) -> list[Piece]:
+def make_pieces(
+    labels: np.ndarray, boxes: list[list[int]], areas: list[int], groups: list[list[int]], first_label: int = 1
+) -> list[Piece]:
     """One ``Piece`` per group with at least 4 pixels: the union box and the mask of exactly its components.
 
     ``labels`` is the picture's labels; group indices count from the component labelled ``first_label``.
@@ -233,8 +235,12 @@ def split_touching(piece: Piece, digit_width: float | None, count: int | None = 
     return [part for part in parts if part is not None]
 
 
-def _cut_columns(piece: Piece, digit_width: float | None, count: int | None = None,
-                 profile: tuple[np.ndarray, np.ndarray] | None = None) -> list[int]:
+def _cut_columns(
+    piece: Piece,
+    digit_width: float | None,
+    count: int | None = None,
+    profile: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[int]:
     """``split_touching``'s cuts as columns of the piece, 0 and its width included (``profile``: the piece's
     ``_column_profile``, when the caller has it)."""
     if digit_width is None:  # nothing to compare with: only wide pieces (1.8 % of MNIST digits are)
@@ -306,8 +312,12 @@ def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
     # Parts made at the cuts the widths suggest (fewer when a cut is skipped), but at least two: touching
     # digits are often narrow (a 1 beside a 7) and their sum no wider than the digits beside them.
     suggested = max(2, len(_cut_columns(piece, digit_width, profile=profile)) - 1)
-    columns = {c for count in (suggested - 1, suggested, suggested + 1) if count >= 2
-               for c in _cut_columns(piece, digit_width, count, profile)}
+    columns = {
+        c
+        for count in (suggested - 1, suggested, suggested + 1)
+        if count >= 2
+        for c in _cut_columns(piece, digit_width, count, profile)
+    }
     ink, strokes = profile
     never = np.full(1, np.iinfo(ink.dtype).max, ink.dtype)
     padded = np.concatenate([never, ink, never])  # the ends are never a local minimum
@@ -341,9 +351,8 @@ def _trimmed(piece: Piece, left: int, right: int) -> Piece | None:
     if rows.size == 0:
         return None
     x0, y0 = piece.box[0] + left, piece.box[1]
-    mask = mask[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
-    return Piece((x0 + int(columns[0]), y0 + int(rows[0]), x0 + int(columns[-1]) + 1, y0 + int(rows[-1]) + 1),
-                 mask)
+    mask = mask[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    return Piece((x0 + int(columns[0]), y0 + int(rows[0]), x0 + int(columns[-1]) + 1, y0 + int(rows[-1]) + 1), mask)
 
 
 def find_digit_choices(mask: np.ndarray) -> list[tuple[Piece, CutLattice | None]]:

@@ -26,6 +26,7 @@ MNIST_STROKE = 2.0  # median MNIST stroke width at that scale, as ``stroke_width
 
 # --- picture side -------------------------------------------------------------------------------------------
 
+
 def _stack(array: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     """(..., H, W) -> (N, H, W) and the leading shape to give per-picture answers back in."""
     return array.reshape(-1, *array.shape[-2:]), array.shape[:-2]
@@ -66,8 +67,12 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
         flat = np.median(border, axis=1).astype(np.float32)
         return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
     bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
-    blocks = (sample[:, :bh * grid, :bw * grid].reshape(count, grid, bh, grid, bw).transpose(0, 1, 3, 2, 4)
-              .reshape(count, grid * grid, -1))
+    blocks = (
+        sample[:, : bh * grid, : bw * grid]
+        .reshape(count, grid, bh, grid, bw)
+        .transpose(0, 1, 3, 2, 4)
+        .reshape(count, grid * grid, -1)
+    )
     medians = _order_statistic(blocks, blocks.shape[2] // 2).astype(np.float64)  # (N, grid * grid)
     centres = (np.arange(grid) + 0.5) / grid * 2 - 1  # block centres in [-1, 1]
     by, bx = np.meshgrid(centres, centres, indexing="ij")
@@ -85,7 +90,7 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     c = coefficients.astype(np.float32)[:, :, None, None]
     ys = np.linspace(-1 + 1 / height, 1 - 1 / height, height, dtype=np.float32)[:, None]
     xs = np.linspace(-1 + 1 / width, 1 - 1 / width, width, dtype=np.float32)[None]
-    surface = c[:, 0] + c[:, 1] * xs + c[:, 2] * ys + c[:, 3] * xs ** 2 + c[:, 4] * xs * ys + c[:, 5] * ys ** 2
+    surface = c[:, 0] + c[:, 1] * xs + c[:, 2] * ys + c[:, 3] * xs**2 + c[:, 4] * xs * ys + c[:, 5] * ys**2
     # Past the outer block centres the surface extrapolates; paper is never outside what the blocks saw.
     low = np.where(keep, medians, np.inf).min(1).astype(np.float32)
     high = np.where(keep, medians, -np.inf).max(1).astype(np.float32)
@@ -148,7 +153,7 @@ def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
     """
     count, size = ordered.shape
     middle = size // 2
-    centre = ordered[:, middle:middle + 1]
+    centre = ordered[:, middle : middle + 1]
     if count < 32:  # a few pictures: one sort costs less than the search's dozens of small numpy calls
         return np.sort(np.abs(ordered - centre), axis=1)[:, k]
     left = (centre - ordered[:, :middle])[:, ::-1]  # ascending, ``middle`` values
@@ -222,13 +227,15 @@ def ink_threshold(contrast: np.ndarray, min_contrast: float, ordered: np.ndarray
 
 # --- digit side ---------------------------------------------------------------------------------------------
 
+
 def stroke_width(mask: np.ndarray):
     """Mean stroke width in pixels, per mask: a stroke of width w and length L has area wL and about 2L of outline."""
     stack, lead = _stack(np.asarray(mask, bool))
     area = stack.sum((1, 2))
     padded = _pad_last_two(stack, 1)
-    outline = (np.count_nonzero(padded[:, 1:] != padded[:, :-1], axis=(1, 2))
-               + np.count_nonzero(padded[:, :, 1:] != padded[:, :, :-1], axis=(1, 2)))
+    outline = np.count_nonzero(padded[:, 1:] != padded[:, :-1], axis=(1, 2)) + np.count_nonzero(
+        padded[:, :, 1:] != padded[:, :, :-1], axis=(1, 2)
+    )
     return _per_picture(np.where(area > 0, 2 * area / np.maximum(outline, 1), 0.0), lead)
 
 
@@ -239,8 +246,8 @@ def stack_crops(crops: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndar
     contrast = np.zeros((len(crops), height, width), np.float32)
     masks = np.zeros((len(crops), height, width), bool)
     for index, (ink, mask) in enumerate(crops):
-        contrast[index, :mask.shape[0], :mask.shape[1]] = ink
-        masks[index, :mask.shape[0], :mask.shape[1]] = mask
+        contrast[index, : mask.shape[0], : mask.shape[1]] = ink
+        masks[index, : mask.shape[0], : mask.shape[1]] = mask
     return contrast, masks, sizes
 
 
@@ -331,8 +338,11 @@ def _resampling_matrices(starts, lengths, out_lengths, total: int, box_filter: n
     source = np.arange(total)[None, None, :] - starts  # window coordinates
     x = (source + 0.5 - centre) / filter_scale
     weights = np.where(box_filter, (x > -0.5) & (x <= 0.5), np.clip(1 - np.abs(x), 0, None))
-    inside = ((source >= np.maximum(np.trunc(centre - support + 0.5), 0))
-              & (source < np.minimum(np.trunc(centre + support + 0.5), lengths)) & (outputs < out_lengths))
+    inside = (
+        (source >= np.maximum(np.trunc(centre - support + 0.5), 0))
+        & (source < np.minimum(np.trunc(centre + support + 0.5), lengths))
+        & (outputs < out_lengths)
+    )
     weights = weights * inside
     total_weight = weights.sum(2, keepdims=True)
     return (weights / np.where(total_weight > 0, total_weight, 1)).astype(np.float32)[which.ravel()]
@@ -362,7 +372,7 @@ def paste_centred(digits: np.ndarray, size: int = IMAGE_SIZE, sizes: np.ndarray 
     for place, start, end in zip(places.tolist(), bounds[:-1], bounds[1:]):
         top, left = divmod(place, canvas.shape[2])
         chosen = order[start:end]
-        canvas[chosen, top:top + height, left:left + width] = digits[chosen]
+        canvas[chosen, top : top + height, left : left + width] = digits[chosen]
     return canvas[:, :size, :size]
 
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_PATTERNS = ("/usr/share/fonts/truetype/dejavu/*.ttf", "/usr/share/fonts/truetype/liberation/*.ttf",
-                 "/usr/share/fonts/**/*.ttf", "/Library/Fonts/*.ttf", "C:/Windows/Fonts/*.ttf")
+FONT_PATTERNS = (
+    "/usr/share/fonts/truetype/dejavu/*.ttf",
+    "/usr/share/fonts/truetype/liberation/*.ttf",
+    "/usr/share/fonts/**/*.ttf",
+    "/Library/Fonts/*.ttf",
+    "C:/Windows/Fonts/*.ttf",
+)
 
 
 @dataclass
@@ -45,7 +50,7 @@ def _trim(ink: np.ndarray) -> np.ndarray:
     rows, columns = np.flatnonzero(ink.max(1) > 0.1), np.flatnonzero(ink.max(0) > 0.1)
     if rows.size == 0:
         return ink
-    return ink[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
 
 def _resize(ink: np.ndarray, height: int) -> np.ndarray:
@@ -53,15 +58,19 @@ def _resize(ink: np.ndarray, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(ink.astype(np.float32)).resize((width, height), Image.BILINEAR)).clip(0, 1)
 
 
-def compose_number(glyphs: list[np.ndarray], rng: np.random.Generator, height: int = 56,
-                   touching: bool = False) -> np.ndarray:
+def compose_number(
+    glyphs: list[np.ndarray], rng: np.random.Generator, height: int = 56, touching: bool = False
+) -> np.ndarray:
     """Glyphs (ink in [0, 1]) side by side at one height, with varied spacing and a little vertical jitter.
 
     ``touching``: neighbours overlap by a pixel or two, so their strokes meet.
     """
     scaled = [_resize(_trim(glyph), round(height * rng.uniform(0.85, 1.0))) for glyph in glyphs]
-    gaps = (rng.integers(-3, 0, len(scaled)) if touching
-            else np.round(rng.uniform(0.08, 0.5, len(scaled)) * height).astype(int))
+    gaps = (
+        rng.integers(-3, 0, len(scaled))
+        if touching
+        else np.round(rng.uniform(0.08, 0.5, len(scaled)) * height).astype(int)
+    )
     width = sum(glyph.shape[1] for glyph in scaled) + int(gaps[1:].clip(0).sum()) + 2
     canvas = np.zeros((round(height * 1.2), width), np.float32)
     x = 0
@@ -69,10 +78,10 @@ def compose_number(glyphs: list[np.ndarray], rng: np.random.Generator, height: i
         if index:
             x = max(0, x + int(gaps[index]))
         y = int(rng.integers(0, canvas.shape[0] - glyph.shape[0] + 1))
-        region = canvas[y:y + glyph.shape[0], x:x + glyph.shape[1]]
-        np.maximum(region, glyph[:, :region.shape[1]], out=region)
+        region = canvas[y : y + glyph.shape[0], x : x + glyph.shape[1]]
+        np.maximum(region, glyph[:, : region.shape[1]], out=region)
         x += glyph.shape[1]
-    return canvas[:, :max(x, 1)]
+    return canvas[:, : max(x, 1)]
 
 
 def paper_photo(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
@@ -87,8 +96,8 @@ def paper_photo(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
     height, width = ink.shape
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
-    ramp = (np.cos(angle) * xs / width + np.sin(angle) * ys / height)
-    vignette = ((xs / width - 0.5) ** 2 + (ys / height - 0.5) ** 2)
+    ramp = np.cos(angle) * xs / width + np.sin(angle) * ys / height
+    vignette = (xs / width - 0.5) ** 2 + (ys / height - 0.5) ** 2
     light = 1 + rng.uniform(0.1, 0.35) * (ramp - ramp.mean()) - rng.uniform(0, 0.5) * vignette
     if rng.random() < 0.2:  # light chalk on a dark board
         paper, ink_colour = rng.uniform(0.1, 0.3), rng.uniform(0.7, 0.95)
@@ -118,7 +127,8 @@ def canvas_drawing(ink: np.ndarray, rng: np.random.Generator) -> Image.Image:
 
 def _tilt(ink: np.ndarray, rng: np.random.Generator, degrees: float = 8) -> np.ndarray:
     rotated = Image.fromarray(np.pad(ink, 4).astype(np.float32)).rotate(
-        rng.uniform(-degrees, degrees), Image.BILINEAR, expand=True)
+        rng.uniform(-degrees, degrees), Image.BILINEAR, expand=True
+    )
     return _trim(np.asarray(rotated).clip(0, 1))
 
 
@@ -134,7 +144,7 @@ def _place(ink: np.ndarray, width: int, height: int | None, fill: float, rng: np
     canvas = np.zeros((height, max(width, ink.shape[1] + 2)), np.float32)
     y = int(rng.integers(0, max(1, canvas.shape[0] - ink.shape[0] + 1)))
     x = int(rng.integers(0, max(1, canvas.shape[1] - ink.shape[1] + 1)))
-    canvas[y:y + ink.shape[0], x:x + ink.shape[1]] = ink[:canvas.shape[0] - y]
+    canvas[y : y + ink.shape[0], x : x + ink.shape[1]] = ink[: canvas.shape[0] - y]
     return canvas
 
 
@@ -148,8 +158,9 @@ def encode(picture: Image.Image, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def make_samples(kind: str, count: int, mnist_images: np.ndarray, mnist_labels: np.ndarray,
-                 seed: int = 0) -> list[Sample]:
+def make_samples(
+    kind: str, count: int, mnist_images: np.ndarray, mnist_labels: np.ndarray, seed: int = 0
+) -> list[Sample]:
     """``count`` pictures of one kind: photo | canvas | font | number | touching.
 
     mnist_images: uint8 or float (N, 28, 28) with ink high; numbers take 2-8 random glyphs from them.

@@ -26,21 +26,52 @@ from digitocr.serve.settings import MEGABYTE, ServeSettings
 STATIC = Path(__file__).parent / "static"
 
 # What /api/predict takes, for the OpenAPI docs: the body is parsed by hand (three forms, one endpoint).
-PREDICT_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-        "image": {"type": "string", "format": "binary", "description": "a picture in any format Pillow reads"}}}},
-    "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
-        "image": {"type": "string", "minLength": 1,
-                  "description": "a non-empty picture: a data URL (data:image/png;base64,...) or bare base64"}}}},
-    "image/*": {"schema": {"type": "string", "format": "binary"}},
-}}}
+PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a picture in any format Pillow reads",
+                        }
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "a non-empty picture: a data URL (data:image/png;base64,...) or bare base64",
+                        }
+                    },
+                }
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 # Every error is an ErrorDetail, the 413 of an oversized Content-Length included (body_limit.py). 422 is
 # FastAPI's own answer for a bad query parameter (?probabilities=maybe), documented by FastAPI itself.
-ERRORS = {status: {"model": ErrorDetail, "description": text} for status, text in {
-    400: "not a picture, truncated, a decompression bomb, or a malformed envelope (an empty or missing 'image', "
-         "JSON that is invalid or nested too deeply)",
-    413: f"the body is over the size limit ({ServeSettings.max_body_bytes // MEGABYTE} MB unless configured otherwise)",
-    415: "a content type other than multipart, JSON or image/*"}.items()}
+ERRORS = {
+    status: {"model": ErrorDetail, "description": text}
+    for status, text in {
+        400: "not a picture, truncated, a decompression bomb, or a malformed envelope (an empty or missing 'image', "
+        "JSON that is invalid or nested too deeply)",
+        413: f"the body is over the size limit ({ServeSettings.max_body_bytes // MEGABYTE} MB unless configured "
+        "otherwise)",
+        415: "a content type other than multipart, JSON or image/*",
+    }.items()
+}
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -64,8 +95,9 @@ async def lifespan(app: FastAPI):
     from digitocr.reading import Recognizer
 
     settings = app.state.settings
-    app.state.recognizer = Recognizer(settings.model_path, settings.device,
-                                      config=ReadingConfig(max_pixels=settings.max_pixels))
+    app.state.recognizer = Recognizer(
+        settings.model_path, settings.device, config=ReadingConfig(max_pixels=settings.max_pixels)
+    )
     app.state.batcher = ReadBatcher(app.state.recognizer)
     app.state.card = model_card(app.state.recognizer.backend.model_file, settings.model_path)
     yield
@@ -87,8 +119,13 @@ def page():
     return FileResponse(STATIC / "index.html")
 
 
-@router.post("/api/predict", response_model=PredictResponse, response_model_exclude_none=True,
-             responses=ERRORS, openapi_extra=PREDICT_BODY)
+@router.post(
+    "/api/predict",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    openapi_extra=PREDICT_BODY,
+)
 async def predict(request: Request, data: bytes = Depends(request_picture), probabilities: bool = False):
     """Read the digits in a picture: the JSON of `digitocr predict --json`, without "file"."""
     result = await request.app.state.batcher.read(data)  # decoded and read in a worker thread, off the loop
@@ -116,8 +153,14 @@ def model(request: Request):
 def model_card(model_file, path) -> ModelCard:
     metrics = model_file.metadata.get("metrics") or {}
     return ModelCard(
-        path=str(path), architecture=model_file.config.model.name, model=asdict(model_file.config.model),
+        path=str(path),
+        architecture=model_file.config.model.name,
+        model=asdict(model_file.config.model),
         parameters=sum(p.numel() for p in model_file.model.parameters()),
-        test_accuracy=metrics.get("test_accuracy"), val_accuracy=metrics.get("val_accuracy"),
-        trained=model_file.metadata.get("created"), data_sha256=model_file.metadata.get("data_sha256"),
-        weights_sha256=model_file.metadata.get("weights_sha256"), versions=model_file.metadata.get("versions") or {})
+        test_accuracy=metrics.get("test_accuracy"),
+        val_accuracy=metrics.get("val_accuracy"),
+        trained=model_file.metadata.get("created"),
+        data_sha256=model_file.metadata.get("data_sha256"),
+        weights_sha256=model_file.metadata.get("weights_sha256"),
+        versions=model_file.metadata.get("versions") or {},
+    )

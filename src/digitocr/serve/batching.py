@@ -34,7 +34,7 @@ class ReadBatcher:
     async def _drain(self) -> None:
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting[:self.max_batch], self._waiting[self.max_batch:]
+                batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
                 try:
                     answers = await run_in_threadpool(self.recognizer.read_each, [picture for picture, _ in batch])
                 except Exception as error:  # a bug, not a bad picture (those come back in place): all hear of it

@@ -13,7 +13,7 @@ import json
 from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 
-ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": \"<data URL or base64>\"}) or image/*"
+ACCEPTED = 'multipart/form-data (field \'image\'), application/json ({"image": "<data URL or base64>"}) or image/*'
 
 
 async def picture_bytes(request: Request, max_bytes: int) -> bytes:

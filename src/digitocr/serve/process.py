@@ -24,9 +24,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 def running_server(model_path: str | Path, port: int | None = None, start_timeout: float = 120) -> Iterator[str]:
     """Start `digitocr serve` on 127.0.0.1, wait until /api/health answers, yield its base URL, stop it after."""
     port = port or free_port()
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed when the server stops) not a pipe: a pipe nobody reads would block a chatty server when full
-    process = subprocess.Popen([sys.executable, "-m", "digitocr", "serve", "--model", str(model_path),
-                                "--port", str(port)], stderr=log, text=True)
+    # A file, not a pipe: a pipe nobody reads would block a chatty server when full. Closed when it stops.
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitocr", "serve", "--model", str(model_path), "--port", str(port)],
+        stderr=log,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_timeout  # importing torch on a busy machine can take a while
     try:

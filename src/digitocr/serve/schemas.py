@@ -20,7 +20,8 @@ class DigitOut(BaseModel):
     box: list[int] = Field(description="x, y, width, height in the uploaded picture's pixels")
     top3: list[Guess]
     probabilities: list[float] | None = Field(
-        None, description="all ten class probabilities, digit 0 first (only with ?probabilities=true)")
+        None, description="all ten class probabilities, digit 0 first (only with ?probabilities=true)"
+    )
 
 
 class PredictResponse(BaseModel):
