@@ -15,8 +15,9 @@ from digitocr.data import MNISTData, Split
 from digitocr.data.augment import augment_batch, make_augment, shift_images
 from digitocr.ema import WeightEMA
 from digitocr.errors import ConfigError
+from digitocr.inference import ShiftTTA
 from digitocr.modelfile import load_model, save_model
-from digitocr.models import MODELS, ShiftTTA, build_model
+from digitocr.models import MODELS, build_model
 from digitocr.presets import PRESETS, preset_config
 from digitocr.training import fit
 

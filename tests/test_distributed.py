@@ -79,8 +79,8 @@ def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):
 @pytest.mark.slow
 def test_torchrun_trains_on_two_cpu_processes(tmp_path, mnist_root):
     from digitocr.data import read_mnist, to_float_images
+    from digitocr.inference import predict_logits
     from digitocr.modelfile import read_model_file
-    from digitocr.training import predict_logits
 
     done = _torchrun(
         "-m",

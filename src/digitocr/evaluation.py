@@ -14,7 +14,7 @@ from torch import nn
 from digitocr import distributed
 from digitocr.config import CLASS_NAMES
 from digitocr.data import Split
-from digitocr.training import predict_logits
+from digitocr.inference import predict_logits
 
 
 def evaluate(model: nn.Module, split: Split, batch_size: int = 4096) -> dict:

@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from digitocr.config import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
-from digitocr.data.augment import shift_images
 from digitocr.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -94,22 +93,3 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.name not in MODELS:
         raise ConfigError(f"unknown model {config.name!r} ({', '.join(MODELS)})")
     return MODELS[config.name](config)
-
-
-class ShiftTTA(nn.Module):
-    """Test-time augmentation: log of the mean class probabilities over the image and its 1-pixel shifts."""
-
-    SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))  # (dx, dy) in pixels
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor) -> Tensor:
-        views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.SHIFTS])
-        probabilities = self.model(views).float().softmax(1).view(len(self.SHIFTS), len(x), -1).mean(0)
-        return probabilities.log()
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in model.parameters())

@@ -16,9 +16,10 @@ from digitocr.data import MNISTData, load_mnist
 from digitocr.data.sources import Log, log_to_stderr
 from digitocr.devices import resolve_device
 from digitocr.evaluation import evaluate
+from digitocr.inference import ShiftTTA, accuracy
 from digitocr.modelfile import save_model, writable_model_path
-from digitocr.models import ShiftTTA, build_model
-from digitocr.training import History, TrainCallbacks, accuracy, default_checkpoint_path, fit
+from digitocr.models import build_model
+from digitocr.training import History, TrainCallbacks, default_checkpoint_path, fit
 
 
 @dataclass

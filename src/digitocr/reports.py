@@ -20,10 +20,10 @@ from digitocr import plots
 from digitocr.config import NUM_CLASSES
 from digitocr.data import MNISTData, Split, load_mnist
 from digitocr.evaluation import evaluate
+from digitocr.inference import predict_logits
 from digitocr.jsonable import jsonable
 from digitocr.modelfile import ModelFile
 from digitocr.pipeline import TrainResult
-from digitocr.training import predict_logits
 
 REPORT_FIGURES = ("samples", "class_distribution", "training_curves", "confusion_matrix", "misclassified")
 

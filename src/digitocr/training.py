@@ -24,10 +24,11 @@ from torch.optim.sgd import sgd
 
 from digitocr import distributed
 from digitocr.config import TrainConfig
-from digitocr.data import MNISTData, Split, shuffled_batches
+from digitocr.data import MNISTData, shuffled_batches
 from digitocr.data.augment import make_augment
 from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
+from digitocr.inference import accuracy
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
 
@@ -80,28 +81,6 @@ def _cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Logits (N, 10) of images (N, 1, 28, 28) in [0, 1], in eval mode, on the model's device."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    outputs = [model(images[start : start + batch_size].to(device)) for start in range(0, len(images), batch_size)]
-    model.train(was_training)
-    return torch.cat(outputs) if outputs else torch.empty(0, 10)
-
-
-def accuracy(model: nn.Module, split: Split) -> float:
-    """Share of ``split`` classified right; under torchrun each rank counts its shard and the counts are summed."""
-    if len(split) == 0:
-        return math.nan
-    index = distributed.shard(torch.arange(len(split), device=split.labels.device), drop_remainder=False)
-    predictions = predict_logits(distributed.unwrap(model), split.images[index]).argmax(1)
-    correct = (predictions == split.labels[index].to(predictions.device)).sum().item()
-    correct, total = distributed.all_reduce_sum(correct, len(index))
-    return correct / total
 
 
 class Optimizer:
