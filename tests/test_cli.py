@@ -303,3 +303,11 @@ def test_a_test_label_changed_in_place_is_refused_by_data_and_evaluate(tmp_path,
         assert result.returncode == 1, result.stdout
         errors = [line for line in result.stderr.splitlines() if line.startswith("digitocr: error:")]
         assert len(errors) == 1 and str(labels) in errors[0] and "Traceback" not in result.stderr
+
+
+def test_a_config_file_with_numbers_python_cannot_hold_is_one_line(tmp_path):
+    for text in ('{"lr": 1' + "0" * 400 + "}", '{"epochs": ' + "9" * 5000 + "}"):
+        (tmp_path / "bad.json").write_text(text)
+        result = run_cli("train", "--config", "bad.json", cwd=tmp_path)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

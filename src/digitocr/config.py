@@ -120,7 +120,7 @@ class TrainConfig:
             values = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:  # ValueError: bad JSON, or an integer too long to parse
             raise ConfigError(f"cannot read config file {path}: {error}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"config file {path} must hold a JSON object")
@@ -250,8 +250,14 @@ def _checked(value: Any, expected: Any, name: str) -> Any:
 
 
 def _is(value: Any, expected: type) -> bool:
-    if expected is float:  # a whole number is a number too; True is not
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is float:  # a whole number is a number too (unless too large for a float); True is not
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            float(value)
+        except OverflowError:
+            return False
+        return True
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, expected)

@@ -51,8 +51,8 @@ def content_digest(payload: dict) -> str:
     """SHA-256 of everything in a model file but this digest: the weights by their digest, every other field as
     canonical JSON. What decides what the model computes (config, normalisation) and what it claims (class
     names, metrics, data hash) is covered, so changing any of it is caught like a changed weight."""
+    # The weights enter by their own digest, which the reader checks against them first.
     fields = {key: value for key, value in payload.items() if key not in ("state_dict", CONTENT_DIGEST)}
-    fields["weights_sha256"] = weights_digest(payload["state_dict"])
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -60,12 +60,12 @@ def writable_model_path(path: str | Path) -> Path:
     """``path`` made absolute, once it is sure that a model file can be written there (its folder made if
     missing): checked before training, so that a typo or a read-only folder does not cost a trained model."""
     path = Path(path).expanduser().absolute()
-    if path.is_dir():
-        raise ModelFileError(f"the model path {path} is a folder; give a file path such as {path / 'model.pth'}")
-    existing = next(folder for folder in path.parents if folder.exists())
-    if not existing.is_dir():
-        raise ModelFileError(f"cannot write the model file {path}: {existing} is a file, not a folder")
-    try:
+    try:  # is_dir and exists raise too where a folder on the way may not be looked into
+        if path.is_dir():
+            raise ModelFileError(f"the model path {path} is a folder; give a file path such as {path / 'model.pth'}")
+        existing = next(folder for folder in path.parents if folder.exists())
+        if not existing.is_dir():
+            raise ModelFileError(f"cannot write the model file {path}: {existing} is a file, not a folder")
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe-"):
             pass

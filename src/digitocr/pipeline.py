@@ -77,7 +77,13 @@ def train(
         log = _silent
     # Before any data or training: where the model goes must be writable. The checkpoint beside it records
     # the absolute path, so a resumed run saves there from whatever folder it is started in.
-    model_target = writable_model_path(out) if out is not None and distributed.is_main() else None
+    # Every rank agrees on the path; rank 0 alone, which saves, checks it.
+    if out is None:
+        model_target = None
+    elif distributed.is_main():
+        model_target = writable_model_path(out)
+    else:
+        model_target = Path(out).expanduser().absolute()
     if data is None:
         data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=log)
     torch.manual_seed(config.seed)
@@ -101,7 +107,7 @@ def train(
     model_path = None
     if out is not None and distributed.is_main():
         model_path = save_model(
-            out,
+            model_target,
             model,
             config,
             data_sha256=data.sha256,

@@ -153,7 +153,7 @@ class Optimizer:
         return {"lr": self.lr, "state": {i: dict(state) for i, state in self.state.items()}}
 
     def load_state_dict(self, saved: dict) -> None:
-        self.lr = saved["lr"]
+        self.lr = saved.get("lr", self.lr)  # set again by the schedule before each step anyway
         self.state = {
             int(i): {
                 name: tensor.to(self.params[int(i)].device) if name != "step" else tensor

@@ -46,7 +46,11 @@ def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[
     Pictures whose working images have the same size go through the stages together as one stack, in
     chunks of about ``STACK_PIXELS`` pixels, so many small pictures cost little more than one.
     """
-    loaded = load_working_many(sources, config)
+    return prepare_loaded(load_working_many(sources, config), config)
+
+
+def prepare_loaded(loaded: list[tuple[np.ndarray, tuple]], config: ReadingConfig) -> list[list[Candidate]]:
+    """``load_working_many``'s working images and mappings -> the digit candidates of each."""
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, (grey, _) in enumerate(loaded):
         by_size[grey.shape].append(index)

@@ -85,16 +85,11 @@ def _check_size(size: tuple[int, int], config: ReadingConfig) -> None:
         )
 
 
-def check_array(array: np.ndarray, config: ReadingConfig = ReadingConfig()) -> np.ndarray:
-    """The array itself if it can be read as a picture, else an ImageError (its shape, or too many pixels)."""
+def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
         raise ImageError(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
     _check_size((array.shape[1], array.shape[0]), config)
-    return array
-
-
-def _from_array(array: np.ndarray, config: ReadingConfig) -> Image.Image:
-    array = _as_uint8(check_array(array, config))
+    array = _as_uint8(array)
     return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
 
 
@@ -109,7 +104,7 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
 def _full_scale(values: np.ndarray, candidates: tuple[float, ...] = INTEGER_FULL_SCALES) -> float:
     """The value that means full brightness: a 16-bit array's 65,535, else the smallest candidate that holds the
     brightest pixel (16-bit scans often arrive as 32-bit pictures; 0..255 values in a wide type stay as they are)."""
-    if values.dtype == np.uint16:
+    if values.dtype.kind == "u" and values.dtype.itemsize == 2:  # either byte order (Pillow's I;16B is >u2)
         return 65535.0
     brightest = float(np.nanmax(values)) if values.size else 0.0
     return next((scale for scale in candidates if brightest <= scale), candidates[-1])
@@ -151,30 +146,45 @@ def _at_working_size(shape: tuple[int, int], config: ReadingConfig) -> bool:
     return working_size(size, config) == size and not frame(size, config)
 
 
-def load_working_many(sources, config: ReadingConfig = ReadingConfig()) -> list[tuple[np.ndarray, tuple]]:
-    """``load_working`` for each source, in order (raising for the first that cannot be read); grey 8-bit
-    pictures already at their working size, an MNIST-sized batch of arrays or PNG files, are converted to
-    floats together as one array."""
+def load_working_many(
+    sources, config: ReadingConfig = ReadingConfig(), errors_in_place: bool = False
+) -> list[tuple[np.ndarray, tuple] | ImageError]:
+    """``load_working`` for each source, in order, raising for the first that cannot be read (or, with
+    ``errors_in_place``, giving its ImageError in its place). Each picture is brought to its working size as it
+    is opened, so a batch of photos never holds them at full size; grey 8-bit pictures already at their working
+    size, an MNIST-sized batch of arrays or PNG files, are converted to floats together as one array."""
     loaded: list = []
     ready: dict[tuple[int, int], bool] = {}  # array shape -> already at its working size, no frame
     same_shape: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, source in enumerate(sources):
-        if not isinstance(source, (np.ndarray, Image.Image)):
-            source = open_picture(source, config)  # a file or bytes: decoded here, checked like the others below
-        if _plain_grey(source):
-            shape = source.shape if isinstance(source, np.ndarray) else (source.size[1], source.size[0])
-            if shape not in ready:
-                ready[shape] = _at_working_size(shape, config)
-            if ready[shape]:
-                same_shape[shape].append(index)
-                loaded.append(np.asarray(source))
-                continue
-        loaded.append(load_working(source, config))
+        try:
+            loaded.append(_load_one(source, config, ready))
+        except ImageError as error:
+            if not errors_in_place:
+                raise
+            loaded.append(error)
+            continue
+        if isinstance(loaded[-1], np.ndarray):
+            same_shape[loaded[-1].shape].append(index)
     for indices in same_shape.values():
         greys = np.multiply(np.stack([loaded[i] for i in indices]), np.float32(1 / 255), dtype=np.float32)
         for index, grey in zip(indices, greys):
             loaded[index] = (grey, (1.0, 1.0, 0))
     return loaded
+
+
+def _load_one(source, config: ReadingConfig, ready: dict) -> tuple[np.ndarray, tuple] | np.ndarray:
+    """A source's working image and mapping, or its uint8 pixels as they are when they already are its working
+    image (``ready`` remembers that per shape), to be converted with the others of its shape."""
+    if not isinstance(source, (np.ndarray, Image.Image)):
+        source = open_picture(source, config)  # a file or bytes: decoded here, checked like the others below
+    if _plain_grey(source):
+        shape = source.shape if isinstance(source, np.ndarray) else (source.size[1], source.size[0])
+        if shape not in ready:
+            ready[shape] = _at_working_size(shape, config)
+        if ready[shape]:
+            return np.asarray(source)
+    return load_working(source, config)
 
 
 def _plain_grey(source: np.ndarray | Image.Image) -> bool:

@@ -17,9 +17,9 @@ import numpy as np
 from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
 from digitocr.errors import ConfigError, ImageError
 from digitocr.reading.backends import make_backend
-from digitocr.reading.candidates import prepare_many
+from digitocr.reading.candidates import prepare_loaded
 from digitocr.reading.choice import reading_of
-from digitocr.reading.images import check_array, open_picture
+from digitocr.reading.images import load_working_many
 from digitocr.reading.parallel import MIN_SHARE, ReadingPool
 from digitocr.reading.results import ReadResult
 
@@ -90,20 +90,11 @@ class Recognizer:
         return self._read_each_here(images)
 
     def _read_each_here(self, images: list) -> list[ReadResult | ImageError]:
-        opened = []
-        for image in images:
-            try:  # arrays stay arrays: an MNIST-sized stack of them is read as one (load_working_many)
-                opened.append(
-                    check_array(image, self.config)
-                    if isinstance(image, np.ndarray)
-                    else open_picture(image, self.config)
-                )
-            except ImageError as error:
-                opened.append(error)
-        good = [index for index, picture in enumerate(opened) if not isinstance(picture, ImageError)]
-        for index, result in zip(good, self._read_many_here([opened[i] for i in good])):
-            opened[index] = result
-        return opened
+        answers = load_working_many(images, self.config, errors_in_place=True)
+        good = [index for index, loaded in enumerate(answers) if not isinstance(loaded, ImageError)]
+        for index, result in zip(good, self._read_loaded([answers[i] for i in good])):
+            answers[index] = result
+        return answers
 
     def read_many(self, images) -> list[ReadResult]:
         """Several pictures, with one model call for all their digits (the fast way to read many).
@@ -120,7 +111,10 @@ class Recognizer:
         return answers
 
     def _read_many_here(self, images: list) -> list[ReadResult]:
-        found = prepare_many(images, self.config)
+        return self._read_loaded(load_working_many(images, self.config))
+
+    def _read_loaded(self, loaded: list) -> list[ReadResult]:
+        found = prepare_loaded(loaded, self.config)
         everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:
             probabilities = self.backend.probabilities(np.stack([c.image for c in everything]))
