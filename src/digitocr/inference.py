@@ -49,7 +49,3 @@ class ShiftTTA(nn.Module):
         views = torch.cat([shift_images(x, dx, dy) for dx, dy in self.SHIFTS])
         probabilities = self.model(views).float().softmax(1).view(len(self.SHIFTS), len(x), -1).mean(0)
         return probabilities.log()
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in model.parameters())

@@ -93,3 +93,7 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.name not in MODELS:
         raise ConfigError(f"unknown model {config.name!r} ({', '.join(MODELS)})")
     return MODELS[config.name](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
