@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 
 from digitocr.cli.common import (
     add_data_dir,
@@ -60,12 +61,18 @@ def default_of(dest: str, *models: str) -> str:
     section, name = CONFIG_FLAGS[dest]
     shown = {}
     for model in models or PRESETS:
-        config = preset_config(model, DEFAULT_PRESET)
+        config = _default_preset(model)
         value = getattr(config if section is None else getattr(config, section), name)
         shown[model] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     if len(set(shown.values())) == 1:
         return f"default {next(iter(shown.values()))}"
     return "default " + ", ".join(f"{model} {value}" for model, value in shown.items())
+
+
+@functools.cache
+def _default_preset(model: str) -> TrainConfig:
+    """Built once per model: every `digitocr` command builds the train parser, and its help asks for ~10 defaults."""
+    return preset_config(model, DEFAULT_PRESET)
 
 
 def register(subparsers) -> None:
