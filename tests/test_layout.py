@@ -11,11 +11,13 @@ PACKAGE = Path(digitocr.__file__).parent
 # Top to bottom; a module may import its own layer and those above it. The package root holds only the version
 # and the lazily imported public names, so anything may take __version__ from it.
 FLOW = [
-    "errors", "jsonable", "config", "data.sources", "data.augment", "data.memory", "data", "models", "presets", "ema",
-    "devices", "distributed", "inference", "training", "evaluation", "modelfile", "plots", "pipeline", "reports",
-    "tune", "onnx_runtime", "export", "reading.images", "reading.stages", "reading.segment", "reading.candidates",
-    "reading.backends", "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading",
-    "reading.synthetic", "serve", "cli", "__main__",
+    "errors", "files", "jsonable", "config",
+    "data.sources", "data.augment", "data.memory", "data",
+    "models", "presets", "ema", "devices", "distributed", "inference", "training", "evaluation", "modelfile",
+    "plots", "pipeline", "reports", "tune", "onnx_runtime", "export",
+    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.backends",
+    "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading", "reading.synthetic",
+    "serve", "cli", "__main__",
 ]  # fmt: skip
 
 

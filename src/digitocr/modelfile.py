@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import platform
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from torch import nn
 
 from digitocr.config import CLASS_NAMES, MNIST_MEAN, MNIST_STD, TrainConfig
 from digitocr.errors import DigitOCRError, ModelFileError
+from digitocr.files import write_atomically
 from digitocr.models import build_model
 
 MODEL_FORMAT = "digitocr-model"
@@ -116,10 +116,7 @@ def save_model(
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(path, lambda temporary: torch.save(payload, temporary))
 
 
 def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> ModelFile:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import signal
 import threading
 import time
@@ -28,6 +27,7 @@ from digitocr.data import MNISTData, shuffled_batches
 from digitocr.data.augment import make_augment
 from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
+from digitocr.files import write_atomically
 from digitocr.inference import accuracy
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
@@ -354,10 +354,7 @@ def _save_checkpoint(path, model, optimizer, config, history, position, best_sta
         "loss_sum": position.loss_sum,
         "torch_rng_state": torch.get_rng_state(),
     }
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
-    return path
+    return write_atomically(path, lambda temporary: torch.save(payload, temporary))
 
 
 def read_checkpoint(path: str | Path) -> dict:

