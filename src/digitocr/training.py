@@ -224,6 +224,40 @@ class _Position:
     loss_sum: float = 0.0
 
 
+@dataclass
+class _Best:
+    """The best validation epoch so far: the weights the model ends with."""
+
+    state: dict | None = None
+    accuracy: float = -1.0
+
+    def offer(self, accuracy: float, module: nn.Module) -> bool:
+        """Keep ``module``'s weights if they beat the best; without a validation split (NaN) the last epoch wins."""
+        if not (math.isnan(accuracy) or accuracy > self.accuracy):
+            return False
+        self.state, self.accuracy = copy.deepcopy(module.state_dict()), accuracy
+        return True
+
+
+@dataclass
+class _Run:
+    """What one call of ``fit`` trains with, built once: the parts every step and every checkpoint need."""
+
+    model: nn.Module
+    config: TrainConfig
+    optimizer: Optimizer
+    generator: torch.Generator  # the batch order's
+    batch_size: int  # per rank
+    steps_per_epoch: int
+    bf16: bool
+    checkpoint_path: str | Path | None
+    model_path: str | Path | None  # where the finished run is to be saved, recorded in checkpoints
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.steps_per_epoch
+
+
 def fit(
     model: nn.Module,
     data: MNISTData,
@@ -242,20 +276,10 @@ def fit(
     callbacks = callbacks or TrainCallbacks()
     device = next(model.parameters()).device
     train, val = data.train.to(device), data.val.to(device)
-    # Under torchrun each rank takes batch_size / world_size images of its shard per step: the same global
-    # batch, steps per epoch and schedule as one process.
-    batch_size = distributed.local_batch_size(config.batch_size)
-    steps_per_epoch = distributed.shard_size(len(train)) // batch_size
-    if steps_per_epoch == 0:
-        raise ConfigError(f"batch size {config.batch_size} is larger than the {len(train)} training images")
-    total_steps = config.epochs * steps_per_epoch
-    optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(config.seed + 1)
-    bf16 = uses_bf16(config.precision, device)
-    history, position = History(), _Position()
-    best_state, best_accuracy = None, -1.0
+    run = _start(model, config, len(train), device, checkpoint_path, model_path)
+    history, position, best = History(), _Position(), _Best()
     if resume_from is not None:
-        best_state, best_accuracy = _restore(resume_from, model, optimizer, generator, history, position, config)
+        _restore(resume_from, run, history, position, best)
     # Off by default. A resumed run restarts the EMA from the resumed weights and draws fresh distortions.
     augment, ema = make_augment(config.augment, config.seed), make_ema(distributed.unwrap(model), config.ema)
 
@@ -263,46 +287,20 @@ def fit(
     with _InterruptFlag() as interrupt:
         for epoch in range(position.epoch, config.epochs):
             if position.epoch_generator_state is None:
-                position.epoch_generator_state = generator.get_state()
-            generator.set_state(position.epoch_generator_state)
-            callbacks.on_epoch_start(epoch + 1, steps_per_epoch)
+                position.epoch_generator_state = run.generator.get_state()
+            run.generator.set_state(position.epoch_generator_state)
+            callbacks.on_epoch_start(epoch + 1, run.steps_per_epoch)
             started = time.perf_counter()
-            for images, labels in shuffled_batches(
-                train, batch_size, generator, skip=position.step_in_epoch, shard=distributed.shard
-            ):
+            batches = shuffled_batches(
+                train, run.batch_size, run.generator, skip=position.step_in_epoch, shard=distributed.shard
+            )
+            for images, labels in batches:
                 if interrupt.raised:
-                    raise TrainingInterrupted(
-                        str(
-                            _save_checkpoint(
-                                checkpoint_path,
-                                model,
-                                optimizer,
-                                config,
-                                history,
-                                position,
-                                best_state,
-                                best_accuracy,
-                                model_path,
-                            )
-                        )
-                    )
-                step = epoch * steps_per_epoch + position.step_in_epoch
-                optimizer.lr = learning_rate(config, step, total_steps)
-                images = augment(images)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = model(images)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                    raise TrainingInterrupted(str(_save_checkpoint(run, history, position, best)))
+                step = epoch * run.steps_per_epoch + position.step_in_epoch
+                loss_value = _train_step(run, step, augment(images), labels)
                 if ema is not None:
                     ema.update(distributed.unwrap(model))
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise TrainingDiverged(
-                        f"loss became {loss_value} at step {step + 1} (epoch {epoch + 1}); "
-                        f"try a lower learning rate than {config.lr:g}"
-                    )
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
                 callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
@@ -312,23 +310,60 @@ def fit(
             stats = EpochStats(
                 epoch=epoch + 1,
                 seconds=time.perf_counter() - started,
-                train_loss=distributed.mean_over_ranks(position.loss_sum) / steps_per_epoch,
+                train_loss=distributed.mean_over_ranks(position.loss_sum) / run.steps_per_epoch,
                 val_accuracy=val_accuracy,
-                lr=optimizer.lr,
+                lr=run.optimizer.lr,
             )
             history.epochs.append(stats)
             position = _Position(epoch=epoch + 1)
-            # Model selection on validation only; without a validation split the last epoch wins.
-            if math.isnan(val_accuracy) or val_accuracy > best_accuracy:
-                best_accuracy, history.best_epoch = val_accuracy, epoch + 1
-                best_state = copy.deepcopy(evaluated.state_dict())
+            if best.offer(val_accuracy, evaluated):  # model selection on validation only
+                history.best_epoch = epoch + 1
             callbacks.on_epoch_end(stats)
             if config.patience and epoch + 1 - history.best_epoch >= config.patience:
                 break
-    if best_state is not None:
-        distributed.unwrap(model).load_state_dict(best_state)
+    if best.state is not None:
+        distributed.unwrap(model).load_state_dict(best.state)
     model.eval()
     return history
+
+
+def _start(model, config: TrainConfig, train_size: int, device, checkpoint_path, model_path) -> _Run:
+    # Under torchrun each rank takes batch_size / world_size images of its shard per step: the same global
+    # batch, steps per epoch and schedule as one process.
+    batch_size = distributed.local_batch_size(config.batch_size)
+    steps_per_epoch = distributed.shard_size(train_size) // batch_size
+    if steps_per_epoch == 0:
+        raise ConfigError(f"batch size {config.batch_size} is larger than the {train_size} training images")
+    return _Run(
+        model=model,
+        config=config,
+        optimizer=make_optimizer(model, config),
+        generator=torch.Generator().manual_seed(config.seed + 1),
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        bf16=uses_bf16(config.precision, device),
+        checkpoint_path=checkpoint_path,
+        model_path=model_path,
+    )
+
+
+def _train_step(run: _Run, step: int, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """One optimisation step at the schedule's learning rate -> its loss; a loss that is not finite stops training."""
+    config, optimizer = run.config, run.optimizer
+    optimizer.lr = learning_rate(config, step, run.total_steps)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        logits = run.model(images)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    loss_value = loss.item()
+    if not math.isfinite(loss_value):
+        raise TrainingDiverged(
+            f"loss became {loss_value} at step {step + 1} (epoch {step // run.steps_per_epoch + 1}); "
+            f"try a lower learning rate than {config.lr:g}"
+        )
+    return loss_value
 
 
 def default_checkpoint_path(model_path: str | Path) -> Path:
@@ -336,18 +371,18 @@ def default_checkpoint_path(model_path: str | Path) -> Path:
     return path.with_name(path.stem + ".ckpt")
 
 
-def _save_checkpoint(path, model, optimizer, config, history, position, best_state, best_accuracy, model_path) -> Path:
-    path = Path(path or "digitocr-interrupted.ckpt").absolute()  # the resume command works from any folder
+def _save_checkpoint(run: _Run, history: History, position: _Position, best: _Best) -> Path:
+    path = Path(run.checkpoint_path or "digitocr-interrupted.ckpt").absolute()  # resume works from any folder
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "model_path": None if model_path is None else str(model_path),
-        "config": config.to_dict(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "model_path": None if run.model_path is None else str(run.model_path),
+        "config": run.config.to_dict(),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
         "history": history.to_list(),
         "best_epoch": history.best_epoch,
-        "best_state": best_state,
-        "best_accuracy": best_accuracy,
+        "best_state": best.state,
+        "best_accuracy": best.accuracy,
         "epoch": position.epoch,
         "step_in_epoch": position.step_in_epoch,
         "epoch_generator_state": position.epoch_generator_state,
@@ -369,18 +404,18 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def _restore(path, model, optimizer, generator, history, position, config) -> tuple[dict | None, float]:
+def _restore(path, run: _Run, history: History, position: _Position, best: _Best) -> None:
     payload = read_checkpoint(path)
-    if payload["config"] != config.to_dict():
+    if payload["config"] != run.config.to_dict():
         raise ConfigError(f"checkpoint {path} was made with another configuration; resume it with its own")
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
+    run.model.load_state_dict(payload["model"])
+    run.optimizer.load_state_dict(payload["optimizer"])
     history.epochs = [EpochStats(**stats) for stats in payload["history"]]
     history.best_epoch = payload["best_epoch"]
     position.epoch = payload["epoch"]
     position.step_in_epoch = payload["step_in_epoch"]
     position.epoch_generator_state = payload["epoch_generator_state"]
     position.loss_sum = payload["loss_sum"]
+    best.state, best.accuracy = payload["best_state"], payload["best_accuracy"]
     torch.set_rng_state(payload["torch_rng_state"])
-    generator.set_state(position.epoch_generator_state)
-    return payload["best_state"], payload["best_accuracy"]
+    run.generator.set_state(position.epoch_generator_state)
