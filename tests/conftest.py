@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny IDX files the tests write, real MNIST (cached in the user's data folder), a model."""
+"""Shared fixtures: tiny IDX files the tests write, real MNIST (cached in the user's data folder), models."""
 
 from __future__ import annotations
 
@@ -58,3 +58,19 @@ def trained_model_path(tmp_path_factory, mnist_root) -> Path:
     torch.manual_seed(0)
     train(out=path)
     return path
+
+
+@pytest.fixture(scope="session")
+def untrained_model_path(tmp_path_factory) -> Path:
+    """A real model file of the default MLP with random weights and made-up test metrics: enough where a test is
+    about files, pictures or commands rather than digits (and export does not evaluate it on MNIST)."""
+    from digitocr.config import TrainConfig
+    from digitocr.modelfile import save_model
+    from digitocr.models import build_model
+
+    torch.manual_seed(0)
+    config = TrainConfig()
+    per_class = {str(d): {"precision": 0.1, "recall": 0.1, "f1": 0.1, "support": 1000} for d in range(10)}
+    path = tmp_path_factory.mktemp("untrained") / "model.pth"
+    metrics = {"test_accuracy": 0.1, "per_class": per_class}
+    return save_model(path, build_model(config.model).eval(), config, data_sha256="0" * 64, metrics=metrics)

@@ -51,18 +51,6 @@ def test_user_mistakes_get_one_clear_line_and_no_traceback(args, message, tmp_pa
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def untrained_model(tmp_path) -> Path:
-    import torch
-
-    from digitocr.config import TrainConfig
-    from digitocr.modelfile import save_model
-    from digitocr.models import build_model
-
-    torch.manual_seed(0)
-    return save_model(tmp_path / "model.pth", build_model(TrainConfig().model), TrainConfig())
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -74,11 +62,11 @@ def untrained_model(tmp_path) -> Path:
         (("train", "--device", "cuda:x"), "unknown device 'cuda:x'"),
     ],
 )
-def test_a_wrong_or_absent_device_is_one_line_for_every_command(untrained_model, tmp_path, args, message):
+def test_a_wrong_or_absent_device_is_one_line_for_every_command(untrained_model_path, tmp_path, args, message):
     Image.new("L", (28, 28), 255).save(tmp_path / "picture.png")
-    args = [{"PICTURE": str(tmp_path / "picture.png"), "MODEL": str(untrained_model)}.get(a, a) for a in args]
+    args = [{"PICTURE": str(tmp_path / "picture.png"), "MODEL": str(untrained_model_path)}.get(a, a) for a in args]
     if args[0] in ("predict", "serve"):
-        args += ["--model", str(untrained_model)]
+        args += ["--model", str(untrained_model_path)]
     result = run_cli(*args, cwd=tmp_path, env={"CUDA_VISIBLE_DEVICES": ""})  # no GPU, whatever the machine has
     assert result.returncode == 1 and "Traceback" not in result.stderr
     [line] = result.stderr.strip().splitlines()

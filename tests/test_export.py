@@ -14,8 +14,8 @@ import torch
 from digitocr.cli import main
 from digitocr.config import TrainConfig
 from digitocr.errors import ConfigError, ModelFileError
-from digitocr.export import MODEL_CARD_NAME, export_model
-from digitocr.modelfile import load_model, save_model
+from digitocr.export import MODEL_CARD_NAME, export_model, model_card
+from digitocr.modelfile import load_model, read_model_file, save_model
 from digitocr.models import build_model
 from digitocr.onnx_runtime import OnnxBackend
 
@@ -34,28 +34,12 @@ sys.meta_path.insert(0, BlockTorch())
 
 
 @pytest.fixture(scope="module")
-def untrained_model_file(tmp_path_factory):
-    """A default MLP with random weights and made-up test metrics (so export does not evaluate on MNIST)."""
-    torch.manual_seed(0)
-    config = TrainConfig()
-    per_class = {str(d): {"precision": 0.1, "recall": 0.1, "f1": 0.1, "support": 1000} for d in range(10)}
-    path = tmp_path_factory.mktemp("untrained") / "model.pth"
-    return save_model(
-        path,
-        build_model(config.model),
-        config,
-        data_sha256="0" * 64,
-        metrics={"test_accuracy": 0.1, "per_class": per_class},
-    )
+def untrained_onnx(untrained_model_path):
+    return export_model(untrained_model_path, "onnx")
 
 
-@pytest.fixture(scope="module")
-def untrained_onnx(untrained_model_file):
-    return export_model(untrained_model_file, "onnx")
-
-
-def test_onnx_matches_torch_for_any_batch_size(untrained_model_file, untrained_onnx):
-    model = load_model(untrained_model_file)
+def test_onnx_matches_torch_for_any_batch_size(untrained_model_path, untrained_onnx):
+    model = load_model(untrained_model_path)
     backend = OnnxBackend(untrained_onnx.path)
     for batch in (1, 2, 7, 300):
         pixels = torch.rand(batch, 1, 28, 28)
@@ -79,7 +63,7 @@ def test_onnx_graph_has_a_dynamic_batch_and_passes_the_checker(untrained_onnx):
     assert logits.type.tensor_type.shape.dim[1].dim_value == 10
 
 
-def test_model_card_is_written_beside_the_export(untrained_onnx, untrained_model_file):
+def test_model_card_is_written_beside_the_export(untrained_onnx, untrained_model_path):
     card = untrained_onnx.model_card
     assert card == untrained_onnx.path.with_name(MODEL_CARD_NAME)
     text = card.read_text()
@@ -93,14 +77,25 @@ def test_model_card_is_written_beside_the_export(untrained_onnx, untrained_model
         "## Intended use",
         "## Limits",
         "not letters",
+        "`mlp` — hidden [256], activation relu, dropout 0.0, batch norm False",
     ):
         assert needed in text, needed
 
 
-def test_pt2_round_trip(untrained_model_file, tmp_path):
-    result = export_model(untrained_model_file, "pt2", out=tmp_path / "model.pt2")
+def test_a_cnn_model_card_names_the_cnn_settings(tmp_path):
+    from dataclasses import replace
+
+    config = TrainConfig(model=replace(TrainConfig().model, name="cnn", channels=(8, 16)))
+    path = save_model(tmp_path / "cnn.pth", build_model(config.model), config)
+    text = model_card(tmp_path / "cnn.onnx", read_model_file(path), {"test_accuracy": 0.1, "per_class": {}}, "onnx")
+    assert "`cnn` — channels [8, 16], activation relu, dropout 0.0" in text
+    assert "hidden" not in text.split("## Data")[0]
+
+
+def test_pt2_round_trip(untrained_model_path, tmp_path):
+    result = export_model(untrained_model_path, "pt2", out=tmp_path / "model.pt2")
     program = torch.export.load(str(result.path)).module()
-    model = load_model(untrained_model_file)
+    model = load_model(untrained_model_path)
     for batch in (1, 5):
         pixels = torch.rand(batch, 1, 28, 28)
         with torch.no_grad():
@@ -109,18 +104,18 @@ def test_pt2_round_trip(untrained_model_file, tmp_path):
     assert (tmp_path / MODEL_CARD_NAME).is_file()
 
 
-def test_export_errors(untrained_model_file, tmp_path):
+def test_export_errors(untrained_model_path, tmp_path):
     with pytest.raises(ConfigError, match="unknown export format"):
-        export_model(untrained_model_file, "torchscript")
+        export_model(untrained_model_path, "torchscript")
     with pytest.raises(ModelFileError, match="not found"):
         OnnxBackend(tmp_path / "missing.onnx")
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
-        OnnxBackend(untrained_model_file)  # a .pth is not ONNX
+        OnnxBackend(untrained_model_path)  # a .pth is not ONNX
 
 
-def test_export_command_prints_json(untrained_model_file, tmp_path, capsys):
+def test_export_command_prints_json(untrained_model_path, tmp_path, capsys):
     out = tmp_path / "deploy" / "digits.onnx"
-    assert main(["export", str(untrained_model_file), "--out", str(out), "--json"]) == 0
+    assert main(["export", str(untrained_model_path), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary == {
         "path": str(out),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitocr.config import ModelConfig, ReadingConfig, TrainConfig
+from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
 from digitocr.reading.candidates import prepare
@@ -22,20 +22,6 @@ from digitocr.reading.images import (
     upright,
     working_size,
 )
-
-
-@pytest.fixture(scope="module")
-def untrained_model_path(tmp_path_factory):
-    """A real model file with random weights: enough where the test is about pictures, not digits."""
-    import torch
-
-    from digitocr.modelfile import save_model
-    from digitocr.models import build_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("untrained") / "model.pth"
-    save_model(path, build_model(ModelConfig()).eval(), TrainConfig())
-    return path
 
 
 def seven(size: int = 120, ink: int = 20, paper: int = 235, mode: str = "L") -> Image.Image:

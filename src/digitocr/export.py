@@ -17,7 +17,7 @@ from digitocr.config import CLASS_NAMES, IMAGE_SIZE
 from digitocr.data.sources import Log, log_to_stderr
 from digitocr.errors import ConfigError
 from digitocr.modelfile import ModelFile, read_model_file
-from digitocr.models import count_parameters
+from digitocr.models import architecture, count_parameters
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format -> file suffix
 FORMAT_NAMES = {"onnx": "an ONNX graph", "pt2": "a torch.export program"}
@@ -150,14 +150,17 @@ def model_card(exported: Path, model_file: ModelFile, metrics: dict, format: str
         f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
         for name, row in metrics["per_class"].items()
     )
+    settings = ", ".join(
+        f"{name.replace('_', ' ')} {list(value) if isinstance(value, tuple) else value}"
+        for name, value in architecture(config.model).items()
+    )
     versions = ", ".join(f"{name} {version}" for name, version in (metadata.get("versions") or {}).items())
     return f"""# Model card: {exported.name}
 
 A handwritten-digit classifier trained with digitocr, exported as {FORMAT_NAMES[format]} on {_today()}.
 
 ## Model
-- Architecture: `{config.model.name}` — hidden widths {list(config.model.hidden)}, \
-activation {config.model.activation}, dropout {config.model.dropout}, batch norm {config.model.batch_norm}
+- Architecture: `{config.model.name}` — {settings}
 - Parameters: {count_parameters(model_file.model):,}
 - Input: float32 `[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}]` pixels in [0, 1], white digit on black, centred MNIST-style \
 (the model standardises with the MNIST mean and std itself); any batch size N

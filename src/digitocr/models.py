@@ -30,6 +30,8 @@ class Standardize(nn.Module):
 class MLP(nn.Module):
     """Fully connected: standardise, flatten, then [linear, (batch norm), activation, (dropout)] per hidden layer."""
 
+    SETTINGS = ("hidden", "activation", "dropout", "batch_norm")  # the ModelConfig fields it is built from
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         if config.activation not in ACTIVATIONS:
@@ -57,6 +59,8 @@ class CNN(nn.Module):
     """Convolutional: standardise, then per block [conv 3x3, batch norm, activation, 2x2 max-pool], then global
     max-pooling and one linear layer. ``channels`` sets each block's width; each block halves the image size.
     """
+
+    SETTINGS = ("channels", "activation", "dropout")  # the ModelConfig fields it is built from
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -93,6 +97,11 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.name not in MODELS:
         raise ConfigError(f"unknown model {config.name!r} ({', '.join(MODELS)})")
     return MODELS[config.name](config)
+
+
+def architecture(config: ModelConfig) -> dict:
+    """The settings ``config.name``'s model is built from (what a model card or listing shows), by field name."""
+    return {name: getattr(config, name) for name in MODELS[config.name].SETTINGS}
 
 
 def count_parameters(model: nn.Module) -> int:
