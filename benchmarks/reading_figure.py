@@ -16,11 +16,19 @@ import numpy as np
 from matplotlib.patches import Rectangle
 from PIL import Image
 
+from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer, stages
-from digitocr.reading.images import open_picture, to_working
-from digitocr.reading.segment import find_digits
+from digitocr.reading.images import load_working
 from digitocr.reading.synthetic import make_samples
+
+
+def working_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[float, float, float, float]:
+    """A digit's box as read (x, y, w, h in the input picture's pixels) -> x, y, w, h in the working image: the
+    inverse of ``load_working``'s mapping (input x = (working x - frame) * x scale)."""
+    x, y, w, h = box
+    sx, sy, margin = mapping
+    return x / sx + margin, y / sy + margin, w / sx, h / sy
 
 
 def main() -> None:
@@ -32,14 +40,13 @@ def main() -> None:
 
     val = load_mnist(log=lambda message: None).val
     sample = make_samples("number", 1, val.images[:, 0].numpy(), val.labels.numpy(), seed=args.seed)[0]
-    grey = to_working(open_picture(sample.data))
+    grey, mapping = load_working(sample.data)
     clean = stages.remove_noise(grey)
     paper = stages.estimate_paper(clean)
     dark = stages.ink_is_dark(clean, paper)
     contrast = stages.ink_contrast(clean, paper, dark)
-    threshold, _ = stages.ink_threshold(contrast, 0.1)
+    threshold, _ = stages.ink_threshold(contrast, ReadingConfig().min_contrast)
     mask = contrast > threshold
-    pieces = find_digits(mask)
     result = Recognizer(args.model).read(sample.data)
 
     panels = [
@@ -51,7 +58,7 @@ def main() -> None:
             contrast / max(float(contrast.max()), 1e-6),
             "magma",
         ),
-        ("5. adaptive threshold + digits found", mask, "gray"),
+        ("5. adaptive threshold + the digits read", mask, "gray"),
     ]
     figure = plt.figure(figsize=(12, 7.2))
     for index, (title, image, cmap) in enumerate(panels):
@@ -60,9 +67,9 @@ def main() -> None:
         axis.set_title(title, fontsize=10)
         axis.axis("off")
         if index == 4:
-            for piece in pieces:
-                x0, y0, x1, y1 = piece.box
-                axis.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="tab:orange"))
+            for reading in result.digits:  # what the Recognizer read, cuttings of touching digits included
+                x, y, w, h = working_box(reading.box, mapping)
+                axis.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, color="tab:orange"))
     count = max(len(result.digits), 1)
     for index, reading in enumerate(result.digits):
         axis = figure.add_axes([0.53 + index * 0.45 / count, 0.05, 0.42 / count, 0.25])

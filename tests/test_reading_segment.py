@@ -1,4 +1,4 @@
-"""Finding digits in an ink mask: labelling against a plain flood fill, merging broken strokes, splitting."""
+"""Finding digits in an ink mask: labelling against a plain flood fill, merging broken strokes, where to cut."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from digitocr.reading.segment import Piece, find_digits, label_components, split_touching
+from digitocr.reading.segment import CutLattice, Piece, cut_lattice, find_digit_choices, label_components
 
 
 def flood_fill_labels(mask: np.ndarray) -> np.ndarray:
@@ -63,6 +63,21 @@ def draw(boxes: list[tuple[int, int, int, int]], shape=(60, 200)) -> np.ndarray:
     return mask
 
 
+def wholes(mask: np.ndarray) -> list[Piece]:
+    """The pieces the reader finds in a mask, each whole (before any cutting)."""
+    return [whole for whole, _ in find_digit_choices(mask)]
+
+
+def two_part_paths(lattice: CutLattice) -> dict[int, tuple[Piece, Piece]]:
+    """The ways the lattice offers to read its piece as two digits (paths 0 -> k -> last through its parts), by
+    the column of the cut."""
+    return {
+        lattice.columns[k]: (lattice.parts[(0, k)], lattice.parts[(k, lattice.last)])
+        for k in range(1, lattice.last)
+        if (0, k) in lattice.parts and (k, lattice.last) in lattice.parts
+    }
+
+
 def test_the_hat_of_a_five_joins_its_body_and_specks_are_dropped():
     mask = draw(
         [
@@ -75,14 +90,14 @@ def test_the_hat_of_a_five_joins_its_body_and_specks_are_dropped():
             (180, 55, 182, 57),
         ]
     )  # a speck
-    pieces = find_digits(mask)
+    pieces = wholes(mask)
     assert [piece.box[0] for piece in pieces] == [20, 120]
     assert pieces[0].box == (20, 10, 40, 50)
 
 
 def test_digits_are_returned_left_to_right():
     mask = draw([(150, 10, 170, 50), (10, 10, 30, 50), (80, 10, 100, 50)])
-    assert [piece.box[0] for piece in find_digits(mask)] == [10, 80, 150]
+    assert [piece.box[0] for piece in wholes(mask)] == [10, 80, 150]
 
 
 def ring_mask(width: int, height: int, stroke: int = 3) -> np.ndarray:
@@ -94,24 +109,30 @@ def ring_mask(width: int, height: int, stroke: int = 3) -> np.ndarray:
     return inside & ~inner
 
 
-def test_two_touching_zeros_are_split_but_one_wide_zero_is_not():
+def test_two_touching_zeros_may_be_cut_in_two_but_one_wide_zero_may_not():
     zero = ring_mask(28, 40)
     two = np.concatenate([zero[:, :-1], zero], axis=1)  # they share a column: one component
-    parts = split_touching(Piece((0, 0, two.shape[1], 40), two), digit_width=None)
-    assert len(parts) == 2 and all(24 <= part.width <= 30 for part in parts)
+    lattice = cut_lattice(Piece((0, 0, two.shape[1], 40), two), digit_width=None)
+    assert lattice is not None
+    assert any(all(24 <= part.width <= 30 for part in path) for path in two_part_paths(lattice).values())
     wide = ring_mask(52, 40)
-    assert len(split_touching(Piece((0, 0, 52, 40), wide), digit_width=None)) == 1
+    assert cut_lattice(Piece((0, 0, 52, 40), wide), digit_width=None) is None
 
 
-def test_touching_digits_in_a_number_are_split_using_the_width_of_their_neighbours():
+def test_touching_digits_in_a_number_may_be_cut_using_the_width_of_their_neighbours():
     zero = ring_mask(26, 40)
     row = np.zeros((40, 200), bool)
     row[:, 0:26] = zero
     row[:, 40:66] = zero
     row[:, 80:106] = zero
     row[:, 105:131] = zero  # touches the third
-    widths = [piece.width for piece in find_digits(row)]
-    assert len(widths) == 4 and all(24 <= width <= 26 for width in widths)  # the shared column goes to one
+    (first, no_cut), (second, no_cut_either), (pair, lattice) = find_digit_choices(row)
+    assert no_cut is None and no_cut_either is None and all(24 <= piece.width <= 26 for piece in (first, second))
+    assert pair.box[0] == 80 and lattice is not None
+    shared = 105 - pair.box[0]  # the column both touching zeros hold, in the piece's columns
+    paths = two_part_paths(lattice)
+    near = [column for column in paths if abs(column - shared) <= 1]
+    assert near and all(24 <= part.width <= 26 for part in paths[near[0]])  # the shared column goes to one
 
 
 def test_a_stack_is_labelled_as_each_picture_alone_with_boxes_in_its_own_picture():
@@ -134,8 +155,6 @@ def test_a_stack_is_labelled_as_each_picture_alone_with_boxes_in_its_own_picture
 
 
 def test_the_cut_lattice_offers_the_true_cut_between_digits_of_uneven_width():
-    from digitocr.reading.segment import cut_lattice
-
     one = np.zeros((40, 6), bool)
     one[:, 2:5] = True  # a narrow 1
     zero = ring_mask(28, 40)

@@ -21,6 +21,7 @@ from digitocr.errors import ConfigError
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 IMAGE_SIZE = 28  # MNIST images are 28x28 pixels, one channel
+DIGIT_BOX = 20  # MNIST digits were scaled to fit a 20x20 box inside the 28x28 image (LeCun et al.)
 NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 
@@ -161,8 +162,9 @@ class TrainConfig:
             ),
             (0 <= self.augment.low_resolution <= 1, "the low-resolution share must be in [0, 1]"),
             (
-                2 <= self.augment.low_resolution_min <= self.augment.low_resolution_max <= 20,
-                "low-resolution sizes must satisfy 2 <= min <= max <= 20 (pixels of the 20-pixel digit box)",
+                2 <= self.augment.low_resolution_min <= self.augment.low_resolution_max <= DIGIT_BOX,
+                f"low-resolution sizes must satisfy 2 <= min <= max <= {DIGIT_BOX} "
+                f"(pixels of the {DIGIT_BOX}-pixel digit box)",
             ),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
             (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
@@ -280,7 +282,7 @@ class ReadingConfig:
     max_bytes: int = 40_000_000  # refuse encoded pictures larger than this
     max_pixels: int = 40_000_000  # refuse pictures with more pixels (decompression bombs), checked before decoding
     work_size: int = 384  # longest side of the working image the stages run on (pixels)
-    min_work_size: int = 28  # tiny pictures are enlarged so their shortest side has at least this many (MNIST's size)
+    min_work_size: int = IMAGE_SIZE  # tiny pictures are enlarged to a shortest side of at least this (MNIST's)
     min_contrast: float = 0.10  # ink must differ from paper by this fraction of full range, else "no ink"
     max_ink_fraction: float = 0.45  # more of the picture than this is "ink": a photo or texture, not digits
     min_confidence: float = 0.35  # a digit read with less probability is rejected as not a digit

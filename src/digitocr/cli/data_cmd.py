@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from digitocr.cli.common import add_data_dir, add_json, print_json
+from digitocr.config import NUM_CLASSES
 
 
 def register(subparsers) -> None:
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         "data_dir": str(folder),
         "train_images": len(train_images),
         "test_images": len(test_images),
-        "train_label_counts": train_labels.bincount(minlength=10).tolist(),
+        "train_label_counts": train_labels.bincount(minlength=NUM_CLASSES).tolist(),
     }
     if args.json:
         print_json(summary)

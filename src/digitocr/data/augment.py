@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from digitocr.config import AugmentConfig
+from digitocr.config import DIGIT_BOX, AugmentConfig
 
 Augment = Callable[[Tensor], Tensor]
 
@@ -67,7 +67,7 @@ def lower_resolution(images: Tensor, config: AugmentConfig, generator: torch.Gen
     images = images.clone()
     for size in sizes[chosen].unique().tolist():
         which = torch.nonzero(chosen & (sizes == size)).flatten()
-        side = max(2, round(height * size / 20))  # the 20-pixel box of a 28-pixel image shrunk to `size`
+        side = max(2, round(height * size / DIGIT_BOX))  # the digit box of a 28-pixel image shrunk to `size`
         small = F.interpolate(images[which], size=(side, round(width * side / height)), mode="area")
         blurred = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False).flatten(1)
         inked = torch.where(blurred > 0.3 * blurred.amax(1, keepdim=True), blurred, torch.nan)

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from digitocr.config import IMAGE_SIZE
+
 
 class TorchBackend:
     def __init__(self, model_path: str | os.PathLike, device: str | None = None):
@@ -24,7 +26,7 @@ class TorchBackend:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         import torch
 
-        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
+        batch = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
         with torch.inference_mode():
             return self.model(batch.to(self.device)).softmax(1).float().cpu().numpy()
 

@@ -17,6 +17,11 @@ from digitocr.reading.images import load_working_many
 from digitocr.reading.segment import CutLattice, digit_choices, find_components
 
 STACK_PIXELS = 4_000_000  # pixels of working images processed as one stack (about 16 MB per float array)
+# What counts as ink in a normalised 28x28 image (``plausible_digits``), as the first reader set them, not tuned
+# since (benchmarks/reading_accuracy.py is the measure): a row holds ink where a pixel passes INK_ROW_LEVEL (a
+# faint anti-aliased edge counts towards the digit's height), and strokes are measured on pixels past STROKE_LEVEL.
+INK_ROW_LEVEL = 0.1
+STROKE_LEVEL = 0.5
 
 
 @dataclass
@@ -133,8 +138,8 @@ def plausible_digits(images: np.ndarray, config: ReadingConfig) -> tuple[np.ndar
     """
     low, high = config.ink_mass_range
     mass = images.mean((1, 2))
-    rows = images.max(2) > 0.1
+    rows = images.max(2) > INK_ROW_LEVEL
     height = rows.shape[1] - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
-    strokes = stages.stroke_width(images > 0.5)  # (M,)
+    strokes = stages.stroke_width(images > STROKE_LEVEL)  # (M,)
     plausible = (low <= mass) & (mass <= high) & rows.any(1) & (height >= config.min_height)
     return plausible & (strokes <= config.max_stroke), strokes

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from digitocr.config import ReadingConfig
+from digitocr.config import DIGIT_BOX, IMAGE_SIZE, ReadingConfig
 from digitocr.errors import ImageError
 
-TINY_FRAME = 4  # pixels of paper around a tiny picture once enlarged: MNIST's frame (a 20-px digit in 28 px)
+TINY_FRAME = (IMAGE_SIZE - DIGIT_BOX) // 2  # pixels of paper around a tiny picture once enlarged: MNIST's frame
 # Grey pictures of more than 8 bits a pixel, and the full-scale values of the integer depths they come in.
 DEEP_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 INTEGER_FULL_SCALES = (255.0, 65535.0, float(2**32 - 1))

@@ -12,6 +12,56 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# --- the numbers that decide which ink is a digit and where touching digits may be cut -------------------------
+# Sizes are shares of the tallest component's (or the piece's) height unless a unit is given. "Not tuned": the
+# value the first reader (2026-11-25) set, never measured against another since; benchmarks/reading_accuracy.py
+# (numbers with gaps, touching numbers, single digits) is the measure to change one by.
+
+# Grouping components into digits (``group_components``, ``make_pieces``).
+BIG_HEIGHT_SHARE = 0.4  # a component this tall is a digit or a part of one (a stroke, the hat of a 5); not tuned
+BIG_AREA_SHARE = 0.15  # ... or one with this share of the largest one's ink (a squat digit); not tuned
+# Two big components sharing this share of the narrower one's columns are stacked: one digit (a 5 and its hat);
+# lowered from 0.6 when lone pieces stopped being cut (commit abad1b3), no measure recorded.
+STACKED_OVERLAP = 0.4
+BROKEN_STROKE_GAP = 0.08  # big components within this share of the tallest height: one stroke broken; not tuned
+ONE_DIGIT_ASPECT = 0.8  # ... when together no wider than this per height, the width of one digit; not tuned
+SPECK_REACH = 0.15  # a small component this close to a digit belongs to it; farther, it is a speck; not tuned
+# A small component over or under a digit (sharing this share of its columns) joins it from twice as far as one
+# beside it; not tuned.
+SPECK_OVER_OVERLAP = 0.5
+MIN_PIECE_PIXELS = 4  # pixels: a group with less ink is noise, too little to be read as a digit; not tuned
+
+# Which pieces are digits, and how wide one digit is (``_digit_sized``, ``_digit_width``).
+MARK_HEIGHT_SHARE = 0.35  # a piece shorter than this share of the tallest is a mark (a dash, a dot); not tuned
+SINGLE_DIGIT_ASPECT = 1.0  # a piece no wider than tall looks like one digit and gives the digit width; not tuned
+# The digit width is at least this share of the tallest piece's height: a row of narrow 1s must not make every 0
+# look like two; not tuned.
+MIN_DIGIT_WIDTH_SHARE = 0.5
+
+# Where a wide piece may be cut (``_cuts_by_width``, ``cut_lattice``); aspects are widths per the piece's height.
+# Cuts are offered to a piece wider than this among other digits (8 % of MNIST digits are): set on 2026-11-26 in
+# place of "only when the widths suggest two digits", touching numbers 54.0 -> 57.0 % (reader MLP) and 43.0 ->
+# 45.7 % (default model) in benchmarks/reading_accuracy.py (README).
+CUT_ASPECT = 1.1
+# ... and to a lone piece only when wider than this (1.8 % of MNIST digits are): offering them from 1.1 slowed
+# MNIST-sized batches (each offer costs several more model reads) for no gain on single digits (README).
+LONE_CUT_ASPECT = 1.3
+DIGIT_ASPECT = 0.75  # with no neighbours to measure, a digit is taken to be 3/4 as wide as it is tall; not tuned
+# Wider than this (0.5 % of MNIST digits are), a piece is cut at its thinnest column even where two strokes cross
+# there; narrower, only through a single stroke, so that a wide 0 is not cut in two; not tuned.
+FORCED_CUT_ASPECT = 1.5
+CUT_WINDOW_DIVISOR = 5  # a cut is looked for within 1/5 of a digit's width of where even widths put it; not tuned
+MAX_DIGITS_PER_PIECE = 8  # the most digits one piece is cut into: the longest synthetic numbers have 8; not tuned
+# The lattice's parts (commit fc38506, touching numbers 38 -> 49 % for the lattice as a whole; no value tuned
+# alone): a part wider than MAX_PART_ASPECT is not one digit, one narrower than MIN_PART_ASPECT (between two cut
+# columns) is a sliver, and one shorter than MIN_PART_HEIGHT_SHARE of the piece a fragment of a digit (the tail
+# of a 2, the bar of a 4), however surely the model reads it: digits side by side each fill most of the height.
+MAX_PART_ASPECT = 1.25
+MIN_PART_ASPECT = 0.15
+MIN_PART_HEIGHT_SHARE = 0.6
+CUT_SPACING = 2  # pixels: a thin column this close to a cut already taken adds no new reading; not tuned
+MAX_CUT_COLUMNS = 18  # candidate cuts per piece: enough for 8 touching digits, few enough to read every part
+
 
 @dataclass
 class Piece:
@@ -148,23 +198,24 @@ def group_components(boxes: np.ndarray, areas: np.ndarray) -> list[list[int]]:
     if len(boxes) <= 1:
         return [[0]] if len(boxes) else []  # one stroke of ink, as most pictures hold: nothing to decide
     heights = boxes[:, 3] - boxes[:, 1]
-    big = (heights >= 0.4 * heights.max()) | (areas >= 0.15 * areas.max())
+    big = (heights >= BIG_HEIGHT_SHARE * heights.max()) | (areas >= BIG_AREA_SHARE * areas.max())
     groups: list[list[int]] = []
     group_boxes: list[np.ndarray] = []
-    close = 0.08 * heights.max()
+    close = BROKEN_STROKE_GAP * heights.max()
     for index in np.flatnonzero(big)[np.argsort(boxes[big, 0], kind="stable")]:
         for number, box in enumerate(group_boxes):
-            if _column_overlap(box, boxes[index]) >= 0.4 or _one_digit_apart(box, boxes[index], close):
+            if _column_overlap(box, boxes[index]) >= STACKED_OVERLAP or _one_digit_apart(box, boxes[index], close):
                 groups[number].append(int(index))
                 group_boxes[number] = _union_box(box, boxes[index])
                 break
         else:
             groups.append([int(index)])
             group_boxes.append(boxes[index].copy())
-    reach = 0.15 * heights.max()
+    reach = SPECK_REACH * heights.max()
     for index in np.flatnonzero(~big):
         distances = [
-            _gap(box, boxes[index]) - (reach if _column_overlap(box, boxes[index]) >= 0.5 else 0) for box in group_boxes
+            _gap(box, boxes[index]) - (reach if _column_overlap(box, boxes[index]) >= SPECK_OVER_OVERLAP else 0)
+            for box in group_boxes
         ]
         nearest = int(np.argmin(distances))
         if distances[nearest] <= reach:
@@ -177,7 +228,7 @@ def group_components(boxes: np.ndarray, areas: np.ndarray) -> list[list[int]]:
 def _one_digit_apart(a: np.ndarray, b: np.ndarray, close: float) -> bool:
     """Two pieces nearly touching whose union is still no wider than one digit: a stroke broken by the cut."""
     union = _union_box(a, b)
-    return _gap(a, b) <= close and union[2] - union[0] <= 0.8 * (union[3] - union[1])
+    return _gap(a, b) <= close and union[2] - union[0] <= ONE_DIGIT_ASPECT * (union[3] - union[1])
 
 
 def _column_overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -199,7 +250,8 @@ def _union_box(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def make_pieces(
     labels: np.ndarray, boxes: list[list[int]], areas: list[int], groups: list[list[int]], first_label: int = 1
 ) -> list[Piece]:
-    """One ``Piece`` per group with at least 4 pixels: the union box and the mask of exactly its components.
+    """One ``Piece`` per group with at least ``MIN_PIECE_PIXELS`` of ink: the union box and the mask of exactly its
+    components.
 
     ``labels`` is the picture's labels; group indices count from the component labelled ``first_label``.
     Plain lists, not arrays: a picture has a handful of components, where numpy's per-call cost dominates.
@@ -208,11 +260,11 @@ def make_pieces(
     for group in groups:
         if len(group) == 1:  # most digits: one stroke of ink
             index = group[0]
-            if areas[index] >= 4:
+            if areas[index] >= MIN_PIECE_PIXELS:
                 x0, y0, x1, y1 = boxes[index]
                 pieces.append(Piece((x0, y0, x1, y1), labels[y0:y1, x0:x1] == first_label + index))
             continue
-        if sum(areas[i] for i in group) < 4:
+        if sum(areas[i] for i in group) < MIN_PIECE_PIXELS:
             continue
         x0, y0 = min(boxes[i][0] for i in group), min(boxes[i][1] for i in group)
         x1, y1 = max(boxes[i][2] for i in group), max(boxes[i][3] for i in group)
@@ -220,42 +272,34 @@ def make_pieces(
     return pieces
 
 
-def split_touching(piece: Piece, digit_width: float | None, count: int | None = None) -> list[Piece]:
-    """Cut a piece much wider than one digit into several at the thinnest columns near the expected cuts.
-
-    Only proposed where the shape allows it: wider than 1.1x its height and than the digits beside it
-    (with no digits beside it to compare: 1.3x its height), and each cut goes through a column crossing
-    a single stroke (where two digits touch) within a fifth of a digit of where it is expected; a cut
-    through a wide 0 would cross two strokes and is not made, unless the piece is wider than 1.5x its
-    height (0.5 % of MNIST digits are), when the column with the least ink is cut anyway. ``count``
-    overrides the number of digits the widths suggest.
-    """
-    cuts = _cut_columns(piece, digit_width, count)
-    parts = [_trimmed(piece, left, right) for left, right in itertools.pairwise(cuts)]
-    return [part for part in parts if part is not None]
-
-
-def _cut_columns(
+def _cuts_by_width(
     piece: Piece,
     digit_width: float | None,
     count: int | None = None,
     profile: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
-    """``split_touching``'s cuts as columns of the piece, 0 and its width included (``profile``: the piece's
-    ``_column_profile``, when the caller has it)."""
+    """Where the digit widths say to cut a piece into ``count`` digits (default: as many as fit), as columns of
+    the piece, 0 and its width included; no cut: [0, width].
+
+    Each cut is the column near its even-width place (within a fifth of a digit) crossing the fewest strokes,
+    then holding the least ink, and is made only through a single stroke (where two digits touch), so a wide 0
+    is not cut, unless the piece is wider than ``FORCED_CUT_ASPECT`` heights. None is made in a piece no wider
+    than ``CUT_ASPECT`` heights, or ``LONE_CUT_ASPECT`` with no digits beside it to compare (``digit_width``
+    None). ``profile``: the piece's ``_column_profile``, when the caller has it.
+    """
     if digit_width is None:  # nothing to compare with: only wide pieces (1.8 % of MNIST digits are)
-        if piece.width <= 1.3 * piece.height and count is None:
+        if piece.width <= LONE_CUT_ASPECT * piece.height and count is None:
             return [0, piece.width]
-        digit_width = 0.75 * piece.height  # a digit is about 3/4 as wide as it is tall
-    count = count or int(np.clip(round(piece.width / max(digit_width, 1)), 1, 8))
-    if count < 2 or piece.width <= 1.1 * piece.height:
+        digit_width = DIGIT_ASPECT * piece.height
+    count = count or int(np.clip(round(piece.width / max(digit_width, 1)), 1, MAX_DIGITS_PER_PIECE))
+    if count < 2 or piece.width <= CUT_ASPECT * piece.height:
         return [0, piece.width]
     ink_per_column, strokes_per_column = profile or _column_profile(piece)
     step = piece.width / count
     cuts = [0]
     for i in range(1, count):
         expected = round(i * step)
-        window = max(1, round(step / 5))
+        window = max(1, round(step / CUT_WINDOW_DIVISOR))
         lo, hi = max(cuts[-1] + 1, expected - window), min(piece.width - 1, expected + window + 1)
         if lo >= hi:
             continue
@@ -263,7 +307,7 @@ def _cut_columns(
         # Fewest strokes crossed, then least ink, then nearest the expected cut.
         order = np.lexsort((np.abs(columns - expected), ink_per_column[lo:hi], strokes_per_column[lo:hi]))
         best = int(columns[order[0]])
-        if strokes_per_column[best] <= 1 or piece.width > 1.5 * piece.height:
+        if strokes_per_column[best] <= 1 or piece.width > FORCED_CUT_ASPECT * piece.height:
             cuts.append(best)
     return [*cuts, piece.width]
 
@@ -285,61 +329,55 @@ class CutLattice:
 
     columns: list[int]
     parts: dict[tuple[int, int], Piece]
-    counts: tuple[int, int] = (2, 8)  # how many digits the piece may hold, fewest and most, from its width
+    counts: tuple[int, int] = (2, MAX_DIGITS_PER_PIECE)  # how many digits the piece may hold, fewest and most
 
     @property
     def last(self) -> int:
         return len(self.columns) - 1
 
 
-MAX_CUT_COLUMNS = 18  # candidate cuts per piece: enough for 8 touching digits, few enough to read every part
-
-
 def cut_lattice(piece: Piece, digit_width: float | None) -> CutLattice | None:
     """The candidate cuts of a piece that may be several touching digits (None when it is one digit).
 
-    Offered for a piece wider than 1.1x its height among other digits, or 1.3x alone (8 % and under 2 % of
-    MNIST digits are: a lone digit is read far more often than a number, and each offer costs the model a few
-    more reads); the reader keeps a cutting only where the model reads it better. Candidates are
-    ``split_touching``'s cuts for the digit count the widths suggest (at least two), one fewer and one more,
-    and every column where a single stroke crosses at a local minimum of ink (where two digits touch), so
-    digits of uneven widths (a 1 beside a 0) still find their cut; paths may hold 2 to two more digits
-    than suggested.
+    Offered for a piece wider than ``CUT_ASPECT`` heights among other digits, or ``LONE_CUT_ASPECT`` alone (a
+    lone digit is read far more often than a number, and each offer costs the model a few more reads); the
+    reader keeps a cutting only where the model reads it better. Candidates are ``_cuts_by_width`` for the
+    digit count the widths suggest (at least two), one fewer and one more, and every column where a single
+    stroke crosses at a local minimum of ink (where two digits touch), so digits of uneven widths (a 1 beside a
+    0) still find their cut; paths may hold 2 to two more digits than suggested.
     """
-    if piece.width <= (1.3 if digit_width is None else 1.1) * piece.height:
+    if piece.width <= (LONE_CUT_ASPECT if digit_width is None else CUT_ASPECT) * piece.height:
         return None  # as tall as one digit: most pieces stop here, before being measured
     profile = _column_profile(piece)
     # Parts made at the cuts the widths suggest (fewer when a cut is skipped), but at least two: touching
     # digits are often narrow (a 1 beside a 7) and their sum no wider than the digits beside them.
-    suggested = max(2, len(_cut_columns(piece, digit_width, profile=profile)) - 1)
+    suggested = max(2, len(_cuts_by_width(piece, digit_width, profile=profile)) - 1)
     columns = {
         c
         for count in (suggested - 1, suggested, suggested + 1)
         if count >= 2
-        for c in _cut_columns(piece, digit_width, count, profile)
+        for c in _cuts_by_width(piece, digit_width, count, profile)
     }
     ink, strokes = profile
     never = np.full(1, np.iinfo(ink.dtype).max, ink.dtype)
     padded = np.concatenate([never, ink, never])  # the ends are never a local minimum
     thin = np.flatnonzero((strokes <= 1) & (ink <= padded[:-2]) & (ink <= padded[2:]))
     thin = [int(c) for c in thin[np.argsort(ink[thin], kind="stable")] if 0 < c < piece.width]
-    for column in thin:  # the thinnest first, none within 2 pixels of one already taken
+    for column in thin:  # the thinnest first, none within CUT_SPACING pixels of one already taken
         if len(columns) >= MAX_CUT_COLUMNS:
             break
-        if all(abs(column - taken) > 2 for taken in columns):
+        if all(abs(column - taken) > CUT_SPACING for taken in columns):
             columns.add(column)
     columns = sorted(columns)
     parts = {}
     for i in range(len(columns)):
         for j in range(i + 1, len(columns)):
             width = columns[j] - columns[i]
-            if width > 1.25 * piece.height:
+            if width > MAX_PART_ASPECT * piece.height:
                 break
-            if width >= 0.15 * piece.height and (i, j) != (0, len(columns) - 1):
+            if width >= MIN_PART_ASPECT * piece.height and (i, j) != (0, len(columns) - 1):
                 part = _trimmed(piece, columns[i], columns[j])
-                # Digits written side by side each fill most of the line's height; a shorter part is a
-                # fragment of one (the tail of a 2, the bar of a 4), however surely the model reads it.
-                if part is not None and part.height >= 0.6 * piece.height:
+                if part is not None and part.height >= MIN_PART_HEIGHT_SHARE * piece.height:  # not a fragment
                     parts[(i, j)] = part
     return CutLattice(columns, parts, (2, suggested + 2))
 
@@ -388,19 +426,11 @@ def _choices(pieces: list[Piece]) -> list[tuple[Piece, CutLattice | None]]:
 def _digit_sized(pieces: list[Piece]) -> list[Piece]:
     """Drop pieces much shorter than the tallest: marks, not digits."""
     tallest = max(piece.height for piece in pieces)
-    return [piece for piece in pieces if piece.height >= 0.35 * tallest]
+    return [piece for piece in pieces if piece.height >= MARK_HEIGHT_SHARE * tallest]
 
 
 def _digit_width(pieces: list[Piece]) -> float | None:
     """The width of one digit in this picture, from the pieces that look like one digit (None: too few)."""
     tallest = max(piece.height for piece in pieces)
-    single = [piece.width for piece in pieces if piece.width <= 1.0 * piece.height]
-    # At least half the height: a row of narrow 1s must not make every 0 look like two.
-    return max(float(np.median(single)), 0.5 * tallest) if len(single) >= 2 else None
-
-
-def find_digits(mask: np.ndarray) -> list[Piece]:
-    """The digits in an ink mask, left to right, cut where their widths suggest (no model to ask)."""
-    pieces = [piece for piece, _ in find_digit_choices(mask)]
-    width = _digit_width(pieces) if len(pieces) > 1 else None
-    return [part for piece in pieces for part in split_touching(piece, width)]
+    single = [piece.width for piece in pieces if piece.width <= SINGLE_DIGIT_ASPECT * piece.height]
+    return max(float(np.median(single)), MIN_DIGIT_WIDTH_SHARE * tallest) if len(single) >= 2 else None

@@ -18,10 +18,46 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from digitocr.config import IMAGE_SIZE
+from digitocr.config import DIGIT_BOX, IMAGE_SIZE
 
-DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 image
+# --- the numbers that decide what is ink ---------------------------------------------------------------------
+# "Not tuned": the value the first reader (2026-11-25) set, never measured against another since;
+# benchmarks/reading_accuracy.py (every category) is the measure to change one by.
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation for normal noise (1 / Phi^-1(3/4))
+# Pixels sampled per picture for its medians and percentiles: the same answers as all pixels, in less time
+# (commits 7b7f67d; 4e841fc, from 8,192 for the noise: accuracy figures unchanged, one canvas misread rejected).
+STATISTICS_SAMPLE_PIXELS = 32768
+
+# The paper under uneven light (``estimate_paper``): a quadratic surface fitted to block medians.
+PAPER_GRID = 8  # blocks per side fitted: a smooth light needs few, each must be mostly paper; not tuned
+# Blocks of at least 8x8 pixels, and at least 4 per side, so a picture under ~32 pixels (MNIST-sized) has no
+# lighting to fit and its border is its paper: a fat digit fooled the fit there (commit 148e0ef, 4x4-pixel blocks
+# before; MNIST digits read back 97.7 % vs 98.0 % fed directly).
+MIN_BLOCK_SIDE = 8
+MIN_LIGHTING_GRID = 4
+SAMPLES_PER_BLOCK = 12  # about 12x12 samples per block suffice for a median; not tuned
+QUADRATIC_TERMS = 6  # 1, x, y, x^2, xy, y^2
+MIN_PAPER_BLOCKS = QUADRATIC_TERMS  # fewer paper blocks left cannot fit the surface: take the picture's median
+PAPER_FIT_ROUNDS = 2  # fit, drop the blocks that stand out (mostly ink), fit again; not tuned
+PAPER_OUTLIER_SPREADS = 2.5  # a block further from the surface than this many robust sigmas is ink; not tuned
+PAPER_SPREAD_FLOOR = 0.01  # the least spread (of full range): a perfectly flat paper keeps its blocks; not tuned
+NORMAL_EQUATIONS_RIDGE = 1e-6  # keeps the least squares solvable when few blocks are kept; no effect otherwise
+
+# Polarity and threshold (``ink_is_dark``, ``ink_threshold``), in noise sigmas and shares of full range.
+# Signal counts towards a polarity only beyond 3 sigmas (0.13 % of normal noise) and 2 % of full range: noise on
+# both sides then weighs nothing; not tuned.
+POLARITY_NOISE_SIGMAS = 3
+POLARITY_MARGIN = 0.02
+# The picture's ink level is the contrast only its strongest 0.3 % of pixels reach: within the strokes wherever
+# the digits cover more of the picture (else its strongest pixel is the level); not tuned.
+INK_LEVEL_QUANTILE = 0.997
+THRESHOLD_INK_SHARE = 0.3  # the cut at this share of the picture's own ink level: faint pen or marker; not tuned
+THRESHOLD_NOISE_SIGMAS = 5  # ... but never within 5 noise sigmas (3e-7 of normal noise pixels pass); not tuned
+THRESHOLD_FLOOR_SHARE = 0.5  # ... nor under half of ``ReadingConfig.min_contrast``; not tuned
+
+# Thickening thin strokes (``thickening_radius``), in 20x20-box pixels.
 MNIST_STROKE = 2.0  # median MNIST stroke width at that scale, as ``stroke_width`` measures it (5 % are < 1.3)
+MIN_MISSING_STROKE = 0.5  # strokes are grown only when more than this thinner than MNIST's median; not tuned
 
 
 # --- picture side -------------------------------------------------------------------------------------------
@@ -48,7 +84,7 @@ def remove_noise(grey: np.ndarray) -> np.ndarray:
     return rows[..., :-2] * 0.25 + rows[..., 1:-1] * 0.5 + rows[..., 2:] * 0.25
 
 
-def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
+def estimate_paper(grey: np.ndarray, grid: int = PAPER_GRID) -> np.ndarray:
     """The paper brightness under uneven lighting: a quadratic surface fitted to block medians.
 
     A block's median is paper wherever ink is the minority of the block; blocks that are mostly ink stand
@@ -57,12 +93,12 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     """
     stack, _ = _stack(grey)
     count, height, width = stack.shape
-    grid = min(grid, height // 8, width // 8)  # blocks of at least 8x8 pixels
-    step = max(1, min(height, width) // (max(grid, 1) * 12))  # about 12x12 samples per block suffice for a median
+    grid = min(grid, height // MIN_BLOCK_SIDE, width // MIN_BLOCK_SIDE)
+    step = max(1, min(height, width) // (max(grid, 1) * SAMPLES_PER_BLOCK))
     sample = stack[:, ::step, ::step]
     # A picture under ~32 pixels (MNIST-sized, a crop) has no lighting to model, and a thick digit would cover
     # most of its few blocks: its paper is the median of its border, all four sides (a digit may touch one).
-    if grid < 4:
+    if grid < MIN_LIGHTING_GRID:
         border = np.concatenate([stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1)
         flat = np.median(border, axis=1).astype(np.float32)
         return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
@@ -76,17 +112,17 @@ def estimate_paper(grey: np.ndarray, grid: int = 8) -> np.ndarray:
     medians = _order_statistic(blocks, blocks.shape[2] // 2).astype(np.float64)  # (N, grid * grid)
     centres = (np.arange(grid) + 0.5) / grid * 2 - 1  # block centres in [-1, 1]
     by, bx = np.meshgrid(centres, centres, indexing="ij")
-    design = _quadratic_terms(bx.ravel(), by.ravel())  # (grid * grid, 6)
+    design = _quadratic_terms(bx.ravel(), by.ravel())  # (grid * grid, QUADRATIC_TERMS)
     keep = np.ones(medians.shape, bool)
     too_few = np.zeros(count, bool)
-    for _ in range(2):
+    for _ in range(PAPER_FIT_ROUNDS):
         weights = keep.astype(np.float64)
-        normal = np.einsum("nk,ki,kj->nij", weights, design, design) + 1e-6 * np.eye(6)
+        normal = np.einsum("nk,ki,kj->nij", weights, design, design) + NORMAL_EQUATIONS_RIDGE * np.eye(QUADRATIC_TERMS)
         coefficients = np.linalg.solve(normal, np.einsum("nk,ki->ni", weights * medians, design)[..., None])[..., 0]
         residual = np.abs(medians - coefficients @ design.T)
-        spread = 1.4826 * _masked_median(residual, keep) + 0.01
-        keep = residual <= 2.5 * spread[:, None]
-        too_few |= keep.sum(1) < 6
+        spread = MAD_TO_SIGMA * _masked_median(residual, keep) + PAPER_SPREAD_FLOOR
+        keep = residual <= PAPER_OUTLIER_SPREADS * spread[:, None]
+        too_few |= keep.sum(1) < MIN_PAPER_BLOCKS
     c = coefficients.astype(np.float32)[:, :, None, None]
     ys = np.linspace(-1 + 1 / height, 1 - 1 / height, height, dtype=np.float32)[:, None]
     xs = np.linspace(-1 + 1 / width, 1 - 1 / width, width, dtype=np.float32)[None]
@@ -119,7 +155,7 @@ def _order_statistic(values: np.ndarray, k: int) -> np.ndarray:
     return np.sort(values, axis=-1)[..., k]
 
 
-def _subsample(stack: np.ndarray, limit: int = 32768) -> np.ndarray:
+def _subsample(stack: np.ndarray, limit: int = STATISTICS_SAMPLE_PIXELS) -> np.ndarray:
     """Every k-th row and column of each picture, down to about ``limit`` pixels each -> (N, pixels).
 
     Plenty for medians and percentiles, far cheaper than all pixels of a large picture.
@@ -140,7 +176,7 @@ def _noise_sigmas(stack: np.ndarray, ordered: np.ndarray | None = None) -> np.nd
     """Each picture's robust noise sigma; ``ordered``: its ``sorted_sample``, when the caller has it."""
     if ordered is None:
         ordered = sorted_sample(stack)
-    return 1.4826 * _deviation_statistic(ordered, ordered.shape[1] // 2)
+    return MAD_TO_SIGMA * _deviation_statistic(ordered, ordered.shape[1] // 2)
 
 
 def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
@@ -183,7 +219,7 @@ def ink_is_dark(grey: np.ndarray, paper: np.ndarray, ordered: np.ndarray | None 
     the caller has it.
     """
     difference, lead = _stack(grey - paper)
-    beyond = (3 * _noise_sigmas(difference, ordered) + 0.02)[:, None, None]
+    beyond = (POLARITY_NOISE_SIGMAS * _noise_sigmas(difference, ordered) + POLARITY_MARGIN)[:, None, None]
     dark = np.clip(-difference - beyond, 0, None).sum((1, 2))
     light = np.clip(difference - beyond, 0, None).sum((1, 2))
     return _per_picture(dark >= light, lead)
@@ -209,17 +245,17 @@ def ink_threshold(contrast: np.ndarray, min_contrast: float, ordered: np.ndarray
     """(threshold, ink level) separating ink from paper, per picture; no ink: (inf, 0).
 
     Adaptive twice over: the lighting is already removed, and the cut sits at a fraction of this picture's
-    own ink strength but never within the noise (5 sigma above it). ``ordered``: ``sorted_sample(contrast)``
-    (or ``contrast_sample``), when the caller has it.
+    own ink strength but never within the noise (``THRESHOLD_NOISE_SIGMAS`` above it). ``ordered``:
+    ``sorted_sample(contrast)`` (or ``contrast_sample``), when the caller has it.
     """
     stack, lead = _stack(contrast)
     if ordered is None:
         ordered = sorted_sample(stack)
-    top = int(0.997 * (ordered.shape[1] - 1))
-    level = ordered[:, top]  # the 99.7th percentile
+    level = ordered[:, int(INK_LEVEL_QUANTILE * (ordered.shape[1] - 1))]
     # A small digit on a large page covers < 0.3 % of it: then the strongest pixel is the ink level.
     level = np.where(level < min_contrast, stack.max((1, 2)), level).astype(np.float64)
-    threshold = np.maximum(np.maximum(5 * _noise_sigmas(stack, ordered), 0.3 * level), min_contrast / 2)
+    noise = THRESHOLD_NOISE_SIGMAS * _noise_sigmas(stack, ordered)
+    threshold = np.maximum(np.maximum(noise, THRESHOLD_INK_SHARE * level), THRESHOLD_FLOOR_SHARE * min_contrast)
     no_ink = (level < min_contrast) | (threshold >= level)
     threshold, level = np.where(no_ink, np.inf, threshold), np.where(no_ink, 0.0, level)
     return _per_picture(threshold, lead), _per_picture(level, lead)
@@ -278,7 +314,7 @@ def thickening_radius(widths: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     """
     scale = DIGIT_BOX / np.maximum(sizes.max(1), 1)
     missing = MNIST_STROKE - np.asarray(widths) * scale  # in 20x20 pixels
-    return np.where(missing > 0.5, np.ceil(missing / (2 * scale)), 0).astype(np.int64)
+    return np.where(missing > MIN_MISSING_STROKE, np.ceil(missing / (2 * scale)), 0).astype(np.int64)
 
 
 def thicken(ink: np.ndarray, sizes: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

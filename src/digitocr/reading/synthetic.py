@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from digitocr.config import NUM_CLASSES
+
 FONT_PATTERNS = (
     "/usr/share/fonts/truetype/dejavu/*.ttf",
     "/usr/share/fonts/truetype/liberation/*.ttf",
@@ -176,7 +178,7 @@ def make_samples(
             glyph, text = images[index], str(int(mnist_labels[index]))
             picture = (paper_photo if kind == "photo" else canvas_drawing)(glyph, rng)
         elif kind == "font":
-            digit = int(rng.integers(10))
+            digit = int(rng.integers(NUM_CLASSES))
             glyph, text = font_glyph(digit, rng, fonts), str(digit)
             picture = paper_photo(glyph, rng)
         elif kind in ("number", "touching"):
