@@ -13,9 +13,10 @@ PACKAGE = Path(digitocr.__file__).parent
 FLOW = [
     "errors", "jsonable", "config", "data.sources", "data.augment", "data.memory", "data", "models", "presets", "ema",
     "devices", "distributed", "inference", "training", "evaluation", "modelfile", "plots", "pipeline", "reports",
-    "tune", "onnx_runtime", "export", "reading.images", "reading.stages", "reading.segment", "reading.candidates",
-    "reading.backends", "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading",
-    "reading.synthetic", "serve", "cli", "__main__",
+    "tune.space", "tune.study", "tune.results", "tune.figures", "tune.search", "tune", "onnx_runtime", "export",
+    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.backends", "reading.results",
+    "reading.choice", "reading.parallel", "reading.recognizer", "reading", "reading.synthetic", "serve", "cli",
+    "__main__",
 ]  # fmt: skip
 
 
