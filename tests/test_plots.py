@@ -98,10 +98,23 @@ def test_every_figure_saves_as_png(tmp_path):
         "histogram": plots.pixel_histogram(split.images),
         "means": plots.class_mean_images(reports.class_means(split)),
         "tuning": plots.tuning_results({"lr": [("0.1", 0.97), ("0.2", 0.98)], "batch": [("128", 0.975)]}),
+        "lr": plots.accuracy_against_lr({"sgd": [(0.1, 0.97), (0.2, 0.98)], "adamw": []}, {"adamw": [(3e-3, 0.9)]}),
     }
     for name, figure in figures.items():
         plots.save_figure(figure, tmp_path / f"{name}.png")
         assert_sensible_png(tmp_path / f"{name}.png")
+
+
+def test_accuracy_against_lr_fills_completed_runs_and_hollows_pruned_ones():
+    figure = plots.accuracy_against_lr({"sgd": [(0.1, 0.97), (0.2, 0.98)]}, {"sgd": [(0.4, 0.9)], "adamw": []})
+    ax = figure.axes[0]
+    completed, pruned = ax.collections
+    assert completed.get_offsets().tolist() == [[0.1, 0.97], [0.2, 0.98]] and completed.get_facecolors()[0][3] > 0
+    assert pruned.get_offsets().tolist() == [[0.4, 0.9]] and len(pruned.get_facecolors()) == 0  # "none": hollow
+    assert ax.get_xscale() == "log" and [text.get_text() for text in ax.get_legend().texts] == [
+        "sgd (complete)",
+        "sgd (pruned)",
+    ]
 
 
 def test_misclassified_puts_confident_mistakes_first():

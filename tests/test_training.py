@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from digitocr.config import ModelConfig, TrainConfig
+from digitocr.config import OPTIMIZERS, SCHEDULES, ModelConfig, TrainConfig
 from digitocr.data import MNISTData, Split
 from digitocr.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from digitocr.models import build_model
@@ -41,7 +41,7 @@ def trained_weights(config: TrainConfig, data: MNISTData, **fit_args) -> dict:
     return model.state_dict()
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+@pytest.mark.parametrize("schedule", SCHEDULES)
 def test_schedules_peak_at_lr_and_stay_positive(schedule):
     config = small_config(schedule=schedule, lr=0.4, warmup_fraction=0.25)
     rates = [learning_rate(config, step, 100) for step in range(100)]
@@ -62,7 +62,7 @@ def test_training_learns_and_selects_on_validation():
     assert 1 <= history.best_epoch <= 3 and not model.training
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_same_seed_gives_identical_weights(optimizer):
     data = synthetic_data()
     config = small_config(

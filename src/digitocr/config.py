@@ -1,7 +1,8 @@
 """Every setting of digitocr in typed dataclasses, and the constants that training and reading share.
 
 This module imports nothing from the package, so every other module may import it. A config is stored
-in each model file and report as ``asdict(config)`` and rebuilt with ``TrainConfig.from_dict``.
+in each model file and report as ``asdict(config)`` and rebuilt with ``TrainConfig.from_dict``; presets, flags,
+tuning trials and the notebook change one with ``TrainConfig.with_settings`` (flat names, listed in ``SETTINGS``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from digitocr.errors import ConfigError
 
@@ -28,6 +29,14 @@ CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 DEFAULT_MODEL_PATH = "trained_model.pth"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # what --device takes everywhere, and cuda:N
 DEVICE_NAMES = ", ".join(DEVICES) + ", or cuda:N"  # for error messages
+# The choices of the other named settings: validate() checks them, the CLI offers them. training.py implements
+# the optimisers and schedules; models.ACTIVATIONS holds the layers and tune.study.PRUNERS the pruners (a test
+# keeps those registries and these names the same).
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("onecycle", "cosine", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")  # bf16: autocast where the hardware has native bf16 math
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
+PRUNERS = ("median", "hyperband", "none")
 
 
 def is_device_name(name: str) -> bool:
@@ -127,17 +136,42 @@ class TrainConfig:
             raise ConfigError(f"config file {path} must hold a JSON object")
         return cls.from_dict(values)
 
+    def settings(self) -> dict[str, Any]:
+        """Every setting by its flat name (``SETTINGS``): ``config.with_settings(**config.settings()) == config``."""
+        return {
+            name: getattr(self if place.section is None else getattr(self, place.section), place.field)
+            for name, place in SETTINGS.items()
+        }
+
+    def with_settings(self, **settings: Any) -> TrainConfig:
+        """A validated copy with some settings changed, by flat name (``SETTINGS``): each field by its own name,
+        whatever its section, and the architecture as ``model``, as `digitocr train`'s flags spell them:
+        ``config.with_settings(model="cnn", channels=(16, 32), affine=True, lr=0.05)``.
+
+        An unknown name or a value of the wrong type is a ConfigError, as in ``from_dict`` (lists become tuples).
+        """
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)} (known: {', '.join(SETTINGS)})")
+        top: dict[str, Any] = {}
+        sections: dict[str, dict[str, Any]] = {}
+        for name, value in settings.items():
+            place = SETTINGS[name]
+            value = _checked(value, place.type, f"setting {name!r}")
+            (top if place.section is None else sections.setdefault(place.section, {}))[place.field] = value
+        parts = {section: dataclasses.replace(getattr(self, section), **values) for section, values in sections.items()}
+        config = dataclasses.replace(self, **top, **parts)
+        config.validate()
+        return config
+
     def validate(self) -> None:
         """Raise ConfigError for a value no run could use, before any data is loaded."""
         checks = [
             (self.epochs >= 1, "epochs must be at least 1"),
             (self.batch_size >= 1, "batch size must be at least 1"),
             (self.lr > 0, "learning rate must be positive"),
-            (self.optimizer in ("sgd", "adam", "adamw"), f"unknown optimizer {self.optimizer!r} (sgd, adam, adamw)"),
-            (
-                self.schedule in ("onecycle", "cosine", "constant"),
-                f"unknown schedule {self.schedule!r} (onecycle, cosine, constant)",
-            ),
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r} ({', '.join(OPTIMIZERS)})"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r} ({', '.join(SCHEDULES)})"),
             (0 <= self.warmup_fraction < 1, "warmup fraction must be in [0, 1)"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (self.weight_decay >= 0, "weight decay must not be negative"),
@@ -167,12 +201,39 @@ class TrainConfig:
                 f"(pixels of the {DIGIT_BOX}-pixel digit box)",
             ),
             (0 <= self.data.val_size < 60000, "validation size must be in [0, 60000)"),
-            (self.precision in ("auto", "fp32", "bf16"), f"unknown precision {self.precision!r} (auto, fp32, bf16)"),
+            (self.precision in PRECISIONS, f"unknown precision {self.precision!r} ({', '.join(PRECISIONS)})"),
             (is_device_name(self.device), f"unknown device {self.device!r} ({DEVICE_NAMES})"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+class Setting(NamedTuple):
+    """Where a flat setting name points in a TrainConfig."""
+
+    section: str | None  # "model", "data", "augment", or None for TrainConfig's own fields
+    field: str
+    type: Any  # the field's type, for _checked
+
+
+def _flat_settings() -> dict[str, Setting]:
+    """Flat name -> Setting, for every field of TrainConfig and of its sections (``model`` is ModelConfig.name)."""
+    names: dict[str, Setting] = {}
+    sections = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig}
+    for section, kind in [*sections.items(), (None, TrainConfig)]:
+        types_of = typing.get_type_hints(kind)
+        for item in dataclasses.fields(kind):
+            if section is None and item.name in sections:
+                continue  # a section itself is not a setting
+            name = "model" if (section, item.name) == ("model", "name") else item.name
+            if name in names:  # flat names work only while no two sections share a field name
+                raise TypeError(f"setting {name!r} is in two sections; give one of them another name")
+            names[name] = Setting(section, item.name, types_of[item.name])
+    return names
+
+
+SETTINGS = _flat_settings()
 
 
 @dataclass
@@ -201,10 +262,7 @@ class TuneConfig:
             (self.trials >= 1, "trials must be at least 1"),
             (self.max_epochs >= 1, "max epochs must be at least 1"),
             (self.timeout is None or self.timeout > 0, "timeout must be positive"),
-            (
-                self.pruner in ("median", "hyperband", "none"),
-                f"unknown pruner {self.pruner!r} (median, hyperband, none)",
-            ),
+            (self.pruner in PRUNERS, f"unknown pruner {self.pruner!r} ({', '.join(PRUNERS)})"),
             (self.base.data.val_size >= 1, "tuning needs a validation split (val_size of at least 1)"),
         ]
         for ok, message in checks:

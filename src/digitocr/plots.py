@@ -1,4 +1,4 @@
-"""Matplotlib figures built from numbers the other modules return: samples, class counts, curves, errors.
+"""Matplotlib figures built from numbers the other modules return: samples, class counts, curves, errors, tuning.
 
 Every function returns a ``matplotlib.figure.Figure`` made without pyplot, so nothing depends on a display or
 a global backend: PNGs render through Agg on a headless machine and a notebook shows the returned figure.
@@ -232,6 +232,39 @@ def tuning_results(
     # Zoom on the range the runs span: they differ by tenths of a percent, invisible on a 0-100 axis.
     axes[0].set_ylim(max(0.0, min(accuracies) - 1.0), min(100.0, max(accuracies) + 0.5))
     figure.suptitle(title, fontsize=13)
+    return figure
+
+
+def accuracy_against_lr(
+    completed: Mapping[str, Sequence[tuple[float, float]]],
+    pruned: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    title: str = "Accuracy against learning rate",
+) -> Figure:
+    """Validation accuracy (0-1) against the peak learning rate (log scale), one colour per group (an optimiser:
+    their ranges differ): ``completed[group] = [(lr, accuracy), ...]`` filled, ``pruned`` runs hollow."""
+    pruned = pruned or {}
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = figure.subplots()
+    for index, group in enumerate(dict.fromkeys([*completed, *pruned])):
+        colour = COLOURS[index % len(COLOURS)]
+        for state, points, filled in (("complete", completed, True), ("pruned", pruned, False)):
+            if points.get(group):
+                lrs, accuracies = zip(*points[group])
+                ax.scatter(
+                    lrs,
+                    accuracies,
+                    s=28,
+                    label=f"{group} ({state})",
+                    edgecolors=colour,
+                    facecolors=colour if filled else "none",
+                )
+    ax.set_xscale("log")
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    if ax.collections:  # no runs yet: no legend (matplotlib would warn of one without entries)
+        ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
     return figure
 
 

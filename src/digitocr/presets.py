@@ -1,7 +1,8 @@
 """Named training configurations per model, in one place: ``fast`` (each model's default) and ``accurate``.
 
-A preset is a set of overrides of ``TrainConfig``'s defaults, so ``TrainConfig()`` itself is the MLP's fast
-preset. Hyperparameters were chosen on the validation split only; the README's table gives measured results.
+A preset is a set of overrides of ``TrainConfig``'s defaults by flat setting name (``TrainConfig.with_settings``,
+the names of `digitocr train`'s flags), so ``TrainConfig()`` itself is the MLP's fast preset. Hyperparameters
+were chosen on the validation split only; the README's table gives measured results.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from digitocr.errors import ConfigError
 
 DEFAULT_PRESET = "fast"
 
+# model -> preset name -> settings by flat name; the model's own name is set by preset_config.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "mlp": {
         "fast": {},  # the defaults: a 784-256-10 MLP, 4 epochs of one-cycle SGD, about 98 % in seconds
         # The known recipe for fully connected nets past 99 %: wide layers, affine + elastic distortion, a long
         # schedule, weight averaging. Measured: 99.47 % ± 0.02 % test (3 seeds) in ~8 minutes on 2 cores.
         "accurate": {
-            "model": {"hidden": (1024, 1024), "batch_norm": True},
-            "augment": {"affine": True, "elastic": True},
+            "hidden": (1024, 1024),
+            "batch_norm": True,
+            "affine": True,
+            "elastic": True,
             "epochs": 70,
             "batch_size": 128,
             "lr": 0.1,
@@ -30,8 +34,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # Measured (benchmarks/reading_accuracy.py): other writers' 8x8 scans 82 % -> 92 %, whole numbers
         # 86 % -> 91 %, for 0.1 point of MNIST test accuracy.
         "reader": {
-            "model": {"hidden": (1024, 1024), "batch_norm": True},
-            "augment": {"affine": True, "elastic": True, "low_resolution": 0.5},
+            "hidden": (1024, 1024),
+            "batch_norm": True,
+            "affine": True,
+            "elastic": True,
+            "low_resolution": 0.5,
             "epochs": 70,
             "batch_size": 128,
             "lr": 0.1,
@@ -41,7 +48,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cnn": {
         # Chosen on validation (seed 0): (16, 32, 64) reached 98.9-99.1 % in 3 epochs, (24, 48, 96) 99.2 % in 2.
         "fast": {
-            "model": {"name": "cnn", "channels": (24, 48, 96)},
+            "channels": (24, 48, 96),
             "epochs": 2,
             "batch_size": 128,
             "lr": 0.1,
@@ -49,8 +56,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # Wider than fast; affine distortion against overfitting, EMA of the weights. Measured: 99.62 % ± 0.04 %
         # test (3 seeds) in ~7 minutes on 2 cores.
         "accurate": {
-            "model": {"name": "cnn", "channels": (32, 64, 128)},
-            "augment": {"affine": True},
+            "channels": (32, 64, 128),
+            "affine": True,
             "epochs": 15,
             "batch_size": 128,
             "lr": 0.1,
@@ -59,8 +66,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # The best reader measured: the accurate CNN, half the images also seen at low resolution. Measured
         # (benchmarks/reading_accuracy.py): UCI 8x8 scans 93.9 %, whole numbers 93.0 %, 99.59 % on MNIST.
         "reader": {
-            "model": {"name": "cnn", "channels": (32, 64, 128)},
-            "augment": {"affine": True, "low_resolution": 0.5},
+            "channels": (32, 64, 128),
+            "affine": True,
+            "low_resolution": 0.5,
             "epochs": 15,
             "batch_size": 128,
             "lr": 0.1,
@@ -85,9 +93,7 @@ def preset_config(model: str = "mlp", preset: str = DEFAULT_PRESET) -> TrainConf
         raise ConfigError(f"no presets for model {model!r} ({', '.join(PRESETS)})")
     if preset not in PRESETS[model]:
         raise ConfigError(f"unknown preset {preset!r} for {model} ({', '.join(PRESETS[model])})")
-    overrides = dict(PRESETS[model][preset])
-    overrides["model"] = {"name": model, **overrides.get("model", {})}
-    return TrainConfig.from_dict(overrides)
+    return TrainConfig().with_settings(model=model, **PRESETS[model][preset])
 
 
 def preset_names() -> list[str]:

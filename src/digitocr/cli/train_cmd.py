@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 
 from digitocr.cli.common import (
@@ -20,49 +19,26 @@ from digitocr.cli.common import (
     report_written,
     unit_fraction,
 )
-from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
+from digitocr.config import (
+    ACTIVATIONS,
+    DEFAULT_MODEL_PATH,
+    DEVICES,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    SETTINGS,
+    TrainConfig,
+)
 from digitocr.errors import ConfigError
 from digitocr.presets import DEFAULT_PRESET, PRESETS, describe_presets, preset_config, preset_names
-
-# flag destination -> (config section or None for the top level, field name)
-CONFIG_FLAGS = {
-    "model": ("model", "name"),
-    "hidden": ("model", "hidden"),
-    "activation": ("model", "activation"),
-    "dropout": ("model", "dropout"),
-    "batch_norm": ("model", "batch_norm"),
-    "channels": ("model", "channels"),
-    "affine": ("augment", "affine"),
-    "elastic": ("augment", "elastic"),
-    "low_resolution": ("augment", "low_resolution"),
-    "ema": (None, "ema"),
-    "tta": (None, "tta"),
-    "data_dir": ("data", "data_dir"),
-    "val_size": ("data", "val_size"),
-    "epochs": (None, "epochs"),
-    "batch_size": (None, "batch_size"),
-    "lr": (None, "lr"),
-    "optimizer": (None, "optimizer"),
-    "momentum": (None, "momentum"),
-    "weight_decay": (None, "weight_decay"),
-    "schedule": (None, "schedule"),
-    "warmup_fraction": (None, "warmup_fraction"),
-    "label_smoothing": (None, "label_smoothing"),
-    "patience": (None, "patience"),
-    "seed": (None, "seed"),
-    "device": (None, "device"),
-    "precision": (None, "precision"),
-}
 
 
 def default_of(dest: str, *models: str) -> str:
     """A flag's default as each model's default preset sets it (the CNN's epochs, batch and lr are not the MLP's),
     for ``models`` (default: all); flags after a --preset override that preset's value instead."""
-    section, name = CONFIG_FLAGS[dest]
     shown = {}
     for model in models or PRESETS:
-        config = _default_preset(model)
-        value = getattr(config if section is None else getattr(config, section), name)
+        value = _default_preset(model).settings()[dest]
         shown[model] = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
     if len(set(shown.values())) == 1:
         return f"default {next(iter(shown.values()))}"
@@ -95,7 +71,7 @@ def register(subparsers) -> None:
     model.add_argument(
         "--hidden", type=int_list, metavar="W1,W2", help=f"MLP hidden widths ({default_of('hidden', 'mlp')})"
     )
-    model.add_argument("--activation", choices=["relu", "gelu", "silu", "tanh"])
+    model.add_argument("--activation", choices=ACTIVATIONS)
     model.add_argument("--dropout", type=fraction, help="dropout after each hidden layer")
     model.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     model.add_argument(
@@ -131,12 +107,12 @@ def register(subparsers) -> None:
     optim.add_argument("--epochs", type=positive_int, help=f"({default_of('epochs')})")
     optim.add_argument("--batch-size", type=positive_int, help=f"({default_of('batch_size')})")
     optim.add_argument("--lr", type=positive_float, help=f"peak learning rate ({default_of('lr')})")
-    optim.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"({default_of('optimizer')})")
+    optim.add_argument("--optimizer", choices=OPTIMIZERS, help=f"({default_of('optimizer')})")
     optim.add_argument("--momentum", type=fraction, help="SGD momentum / Adam beta1")
     optim.add_argument("--weight-decay", type=float)
     optim.add_argument(
         "--schedule",
-        choices=["onecycle", "cosine", "constant"],
+        choices=SCHEDULES,
         help=f"learning-rate schedule ({default_of('schedule')})",
     )
     optim.add_argument("--warmup-fraction", type=fraction, help="share of steps spent warming up")
@@ -150,10 +126,10 @@ def register(subparsers) -> None:
     add_data_dir(run_group)
     run_group.add_argument("--val-size", type=non_negative_int, help="validation images held out (default 5000)")
     run_group.add_argument("--seed", type=int, help="seed of initialisation, split and batch order (default 0)")
-    run_group.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
+    run_group.add_argument("--device", help=f"{' | '.join(DEVICES)} (default {TrainConfig().device})")
     run_group.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         help="bf16 autocast for speed; auto uses it where the hardware computes bf16 natively",
     )
     run_group.add_argument(
@@ -179,24 +155,16 @@ def register(subparsers) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The preset (or the --config file), then every flag the user actually gave."""
+    """The preset (or the --config file), then every flag the user actually gave (a flag's destination is the
+    flat name of the setting it sets, as in ``TrainConfig.with_settings``)."""
     if args.config and args.preset:
         raise ConfigError("give --preset or --config, not both")
     if args.config:
         config = TrainConfig.from_json(args.config)
     else:
         config = preset_config(args.model or TrainConfig().model.name, args.preset or DEFAULT_PRESET)
-    for dest, (section, name) in CONFIG_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is None:
-            continue
-        if section is None:
-            config = dataclasses.replace(config, **{name: value})
-        else:
-            part = dataclasses.replace(getattr(config, section), **{name: value})
-            config = dataclasses.replace(config, **{section: part})
-    config.validate()
-    return config
+    given = {name: getattr(args, name) for name in SETTINGS if getattr(args, name, None) is not None}
+    return config.with_settings(**given)
 
 
 def run(args: argparse.Namespace) -> int:

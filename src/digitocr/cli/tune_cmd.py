@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from digitocr.cli.common import add_data_dir, add_json, info, positive_float, positive_int, print_json
-from digitocr.config import DataConfig, TrainConfig, TuneConfig
+from digitocr.config import DEVICES, PRUNERS, TrainConfig, TuneConfig
 from digitocr.errors import DigitOCRError
+from digitocr.tune.space import MODEL_SPACES
 
 
 def register(subparsers) -> None:
@@ -21,7 +22,9 @@ def register(subparsers) -> None:
         "run it in several processes or machines with one --storage URL to search together.",
     )
     parser.add_argument(
-        "--model", default=defaults.model, help=f"architecture to tune: mlp | cnn (default {defaults.model})"
+        "--model",
+        default=defaults.model,
+        help=f"architecture to tune: {' | '.join(MODEL_SPACES)} (default {defaults.model})",
     )
     parser.add_argument(
         "--trials",
@@ -42,7 +45,7 @@ def register(subparsers) -> None:
         default=defaults.max_epochs,
         help=f"epochs of each trial (default {defaults.max_epochs})",
     )
-    parser.add_argument("--pruner", choices=["median", "hyperband", "none"], default=defaults.pruner)
+    parser.add_argument("--pruner", choices=PRUNERS, default=defaults.pruner)
     parser.add_argument(
         "--storage",
         metavar="URL",
@@ -60,7 +63,9 @@ def register(subparsers) -> None:
     )
     add_data_dir(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the data split and of every trial (default 0)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+    parser.add_argument(
+        "--device", default=defaults.base.device, help=f"{' | '.join(DEVICES)} (default {defaults.base.device})"
+    )
     parser.add_argument(
         "--threads",
         type=positive_int,
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     # The progress lines below say what Optuna's own log would, one line per trial.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    base = TrainConfig(data=DataConfig(data_dir=args.data_dir), seed=args.seed, device=args.device)
+    base = TrainConfig().with_settings(data_dir=args.data_dir, seed=args.seed, device=args.device)
     config = TuneConfig(
         model=args.model,
         trials=args.trials,
