@@ -20,7 +20,7 @@ from digitocr.data import load_mnist
 from digitocr.reading import Recognizer, stages
 from digitocr.reading.images import open_picture, to_working
 from digitocr.reading.segment import find_digits
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 
 def main() -> None:
