@@ -25,7 +25,7 @@ from digitocr.config import TrainConfig
 from digitocr.export import export_onnx
 from digitocr.modelfile import load_model
 from digitocr.models import build_model
-from digitocr.onnx_runtime import OnnxBackend
+from digitocr.reading.onnx_backend import OnnxBackend
 
 
 def seconds_per_call(run, calls: int) -> float:

@@ -1,6 +1,6 @@
 """Accuracy of reading synthetic pictures, per category, against a naive baseline in the same run.
 
-The pictures are built by ``digitocr.reading.synthetic`` from MNIST digits of the validation split of the
+The pictures are built by ``digitocr.testing.pictures`` from MNIST digits of the validation split of the
 training file (which the default model never trained on) and from font-rendered digits; never the test set.
 Real handwriting by other writers: the 1,797 UCI digits (43 people, 8x8 scans) that scikit-learn bundles.
 The naive baseline is what published demos do: resize the whole picture to 28x28, invert if it is light.
@@ -21,7 +21,7 @@ from PIL import Image
 
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
-from digitocr.reading.synthetic import Sample, make_samples
+from digitocr.testing.pictures import Sample, make_samples
 
 KINDS = {
     "mnist": "MNIST digits as 28x28 PNGs (faithfulness)",

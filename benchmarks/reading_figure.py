@@ -20,7 +20,7 @@ from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer, stages
 from digitocr.reading.images import load_working
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 
 def working_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[float, float, float, float]:

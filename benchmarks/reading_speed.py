@@ -28,7 +28,7 @@ from reading_accuracy import (  # the same baseline in both benchmarks (benchmar
 from digitocr.data import load_mnist
 from digitocr.reading import Recognizer
 from digitocr.reading.parallel import MIN_SHARE, limit_threads
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 
 def png(pixels: np.ndarray) -> bytes:

@@ -28,7 +28,7 @@ import time
 
 from PIL import Image, ImageDraw
 
-from digitocr.serve.process import running_server
+from digitocr.testing.server import running_server
 
 BOUNDARY = "digitocr-benchmark"
 

@@ -17,7 +17,7 @@ from digitocr.errors import ConfigError, ModelFileError
 from digitocr.export import MODEL_CARD_NAME, export_model, model_card
 from digitocr.modelfile import load_model, read_model_file, save_model
 from digitocr.models import build_model
-from digitocr.onnx_runtime import OnnxBackend
+from digitocr.reading.onnx_backend import OnnxBackend
 
 ONNX_LOGIT_TOLERANCE = 1e-4  # onnxruntime's kernels against torch's, float32 logits of size ~10
 

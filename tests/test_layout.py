@@ -15,10 +15,10 @@ FLOW = [
     "data.sources", "data.augment", "data.memory", "data",
     "models", "presets", "ema", "devices", "distributed", "inference", "training", "evaluation", "modelfile",
     "plots", "pipeline", "reports",
-    "tune.space", "tune.study", "tune.results", "tune.figures", "tune.search", "tune", "onnx_runtime", "export",
-    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.backends",
-    "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading", "reading.synthetic",
-    "serve", "cli", "__main__",
+    "tune.space", "tune.study", "tune.results", "tune.figures", "tune.search", "tune", "export",
+    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.onnx_backend",
+    "reading.backends", "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading",
+    "serve", "cli", "__main__", "testing",
 ]  # fmt: skip
 
 
@@ -62,6 +62,17 @@ def test_every_module_imports_only_from_above_it():
             if layer(other) > layer(module):
                 backwards.append(f"{module} imports {other}")
     assert backwards == []
+
+
+def test_the_runtime_never_imports_the_test_helpers():
+    """digitocr.testing (test pictures, a server in a subprocess) is for tests, benchmarks and the notebook."""
+    importers = [
+        module_name(path)
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if module_name(path).split(".")[0] != "testing"
+        and any(other.split(".")[0] == "testing" for other in imported(path))
+    ]
+    assert importers == []
 
 
 def test_models_import_only_config_and_evaluation_not_the_trainer():

@@ -12,7 +12,7 @@ from digitocr.cli import main
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
 from digitocr.reading.parallel import MIN_SHARE, _split
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 pytestmark = pytest.mark.slow
 

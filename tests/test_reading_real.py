@@ -11,7 +11,7 @@ from PIL import Image
 
 from digitocr.cli import main
 from digitocr.reading import Recognizer
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 pytestmark = pytest.mark.slow
 

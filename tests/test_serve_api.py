@@ -29,7 +29,7 @@ from digitocr.models import build_model
 from digitocr.reading import Recognizer
 from digitocr.serve import ServeSettings, create_app
 from digitocr.serve.app import STATIC
-from digitocr.serve.process import running_server
+from digitocr.testing.server import running_server
 
 MB = 1024 * 1024
 

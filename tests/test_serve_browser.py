@@ -17,7 +17,7 @@ import pytest
 from browser import chromium_path
 from PIL import Image
 
-from digitocr.serve.process import running_server
+from digitocr.testing.server import running_server
 
 pytestmark = pytest.mark.slow
 

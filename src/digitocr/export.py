@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from digitocr.config import CLASS_NAMES, IMAGE_SIZE
-from digitocr.data.sources import Log, log_to_stderr
+from digitocr.data.sources import Log, silent
 from digitocr.errors import ConfigError
 from digitocr.modelfile import ModelFile, read_model_file
 from digitocr.models import architecture, count_parameters
@@ -51,7 +51,7 @@ def export_model(
     format: str = "onnx",
     out: str | Path | None = None,
     data_dir: str | None = None,
-    log: Log = log_to_stderr,
+    log: Log = silent,
 ) -> ExportResult:
     """Export the model file at ``model_path`` as ``format`` to ``out`` and write its model card beside it.
 
@@ -111,7 +111,7 @@ def export_pt2(model: torch.nn.Module, path: Path) -> Path:
     return path
 
 
-def test_metrics(model_file: ModelFile, data_dir: str | None = None, log: Log = log_to_stderr) -> dict:
+def test_metrics(model_file: ModelFile, data_dir: str | None = None, log: Log = silent) -> dict:
     """Test accuracy overall and per class: stored by training, else measured now on the MNIST test set."""
     stored = model_file.metadata.get("metrics") or {}
     if "test_accuracy" in stored and "per_class" in stored:

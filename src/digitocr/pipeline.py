@@ -13,7 +13,7 @@ from torch import nn
 from digitocr import distributed
 from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.data import MNISTData, load_mnist
-from digitocr.data.sources import Log, log_to_stderr
+from digitocr.data.sources import Log, silent
 from digitocr.devices import resolve_device
 from digitocr.evaluation import evaluate
 from digitocr.inference import ShiftTTA, accuracy
@@ -62,7 +62,7 @@ def train(
     callbacks: TrainCallbacks | None = None,
     resume: str | Path | None = None,
     data: MNISTData | None = None,
-    log: Log = log_to_stderr,
+    log: Log = silent,
     evaluate_test: bool = True,
 ) -> TrainResult:
     """Train a model as ``config`` says, report its test accuracy once, and save it to ``out`` (None: don't).
@@ -74,7 +74,7 @@ def train(
     config.validate()
     device = distributed.init_from_env(resolve_device(config.device))  # joins torchrun's ranks, if any
     if not distributed.is_main():
-        log = _silent
+        log = silent  # under torchrun one rank speaks for all
     # Before any data or training: where the model goes must be writable. The checkpoint beside it records
     # the absolute path, so a resumed run saves there from whatever folder it is started in.
     # Every rank agrees on the path; rank 0 alone, which saves, checks it.
@@ -133,7 +133,3 @@ def train(
         model_path=model_path,
         data_sha256=data.sha256,
     )
-
-
-def _silent(message: str) -> None:
-    """The log of ranks other than 0 under torchrun: one rank speaks for all."""

@@ -132,9 +132,7 @@ def write_train_report(directory: str | Path, result: TrainResult, data: MNISTDa
     """The report of a `digitocr train` run. ``data`` defaults to the run's own splits, reloaded by its config."""
     config = result.config
     if data is None:
-        data = load_mnist(
-            config.data.data_dir, val_size=config.data.val_size, seed=config.seed, log=lambda message: None
-        )
+        data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed)
     counts = {name: label_counts(getattr(data, name).labels) for name in ("train", "val", "test")}
     return write_report(
         directory,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitocr.cli.common import add_data_dir, add_json, print_json
+from digitocr.cli.common import add_data_dir, add_json, info, print_json
 from digitocr.config import NUM_CLASSES
 
 
@@ -23,8 +23,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from digitocr.data import raw_dir, read_mnist, resolve_data_dir
 
-    train_images, train_labels = read_mnist(args.data_dir, train=True)
-    test_images, _ = read_mnist(args.data_dir, train=False, log=lambda message: None)
+    train_images, train_labels = read_mnist(args.data_dir, train=True, log=info)
+    test_images, _ = read_mnist(args.data_dir, train=False)  # the first call said where
     folder = raw_dir(resolve_data_dir(args.data_dir))
     summary = {
         "data_dir": str(folder),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitocr.cli.common import add_data_dir, add_json, add_report_dir, print_json, report_written
+from digitocr.cli.common import add_data_dir, add_json, add_report_dir, info, print_json, report_written
 from digitocr.config import CLASS_NAMES
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.modelfile import read_model_file
 
     model_file = read_model_file(args.model, device=resolve_device(args.device))
-    images, labels = read_mnist(args.data_dir, train=False)
+    images, labels = read_mnist(args.data_dir, train=False, log=info)
     test = Split(to_float_images(images), labels)
     metrics = evaluate(model_file.model, test)
     if args.report_dir:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitocr.cli.common import add_data_dir, add_json, print_json
+from digitocr.cli.common import add_data_dir, add_json, info, print_json
 
 
 def register(subparsers) -> None:
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from digitocr.export import export_model
 
-    result = export_model(args.model, format=args.format, out=args.out, data_dir=args.data_dir)
+    result = export_model(args.model, format=args.format, out=args.out, data_dir=args.data_dir, log=info)
     if args.json:
         print_json(result.to_dict())
     else:

@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     # Under torchrun every rank runs this; rank 0 alone shows progress and prints the result.
     callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs)
     try:
-        result = train(config, out=out, callbacks=callbacks, resume=args.resume)
+        result = train(config, out=out, callbacks=callbacks, resume=args.resume, log=info)
     finally:
         if callbacks is not None:
             callbacks.close()  # an interrupted epoch's bar ends its line before the message below it

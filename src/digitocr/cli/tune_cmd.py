@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         f"study {config.study_name()!r} in {config.storage_url()}: up to {config.trials} trials "
         f"of {config.max_epochs} epochs, timeout {config.timeout:g} s"
     )
-    result = tune(config, on_trial=lambda study, trial: info(describe_trial(study, trial)))
+    result = tune(config, on_trial=lambda study, trial: info(describe_trial(study, trial)), log=info)
     if args.json:
         print_json(result.summary())
         return 0

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from digitocr.config import IMAGE_SIZE, NUM_CLASSES
-from digitocr.data.sources import MNIST_FILES, Log, log_to_stderr, raw_dir, resolve_data_dir, verified_mnist_bytes
+from digitocr.data.sources import MNIST_FILES, Log, raw_dir, resolve_data_dir, silent, verified_mnist_bytes
 from digitocr.errors import DataError
 
 # IDX magic numbers: 0x08 = unsigned bytes, then the number of dimensions (3 for images, 1 for labels).
@@ -96,7 +96,7 @@ def _parse_split(files: dict[str, bytearray], folder: Path, train: bool) -> tupl
 def read_mnist(
     data_dir: str | os.PathLike | None = None,
     train: bool = True,
-    log: Log = log_to_stderr,
+    log: Log = silent,
     checksums: dict[str, str] = MNIST_FILES,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images (N, 28, 28) and int64 labels of the MNIST training or test set, fetched if needed.
@@ -130,7 +130,7 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     val_size: int = 5000,
     seed: int = 0,
-    log: Log = log_to_stderr,
+    log: Log = silent,
     checksums: dict[str, str] = MNIST_FILES,
 ) -> MNISTData:
     """Train / validation / test splits of MNIST in memory. The test split is only for the final report."""

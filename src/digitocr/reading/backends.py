@@ -35,7 +35,7 @@ def make_backend(model_path: str | os.PathLike, device: str | None = None, backe
     if backend == "torch":
         return TorchBackend(model_path, device)
     if backend == "onnx":
-        from digitocr.onnx_runtime import OnnxBackend  # written with the export issue
+        from digitocr.reading.onnx_backend import OnnxBackend  # written with the export issue
 
         return OnnxBackend(model_path)
     raise ValueError(f"unknown backend {backend!r} (torch, onnx)")

@@ -18,7 +18,7 @@ from typing import Any
 
 from digitocr.config import TrainConfig, TuneConfig
 from digitocr.data import MNISTData, Split, load_mnist
-from digitocr.data.sources import Log, log_to_stderr
+from digitocr.data.sources import Log, silent
 from digitocr.errors import ConfigError, DigitOCRError, TrainingDiverged, TrainingInterrupted
 from digitocr.training import EpochStats, TrainCallbacks
 from digitocr.tune.figures import save_plots
@@ -95,7 +95,7 @@ def without_test(data: MNISTData) -> MNISTData:
 def tune(
     settings: TuneConfig | None = None,
     data: MNISTData | None = None,
-    log: Log = log_to_stderr,
+    log: Log = silent,
     on_trial: Callable[[Any, Any], None] | None = None,
     space: Callable[[Any, TuneConfig], TrainConfig] = trial_config,
 ) -> TuneResult:

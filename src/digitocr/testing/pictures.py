@@ -1,7 +1,7 @@
 """Synthetic test pictures for honest evaluation of reading: digits composed onto paper, canvases and numbers.
 
 Glyphs are MNIST digits the caller passes in (use the validation split of the training file, never the
-test set) or digits rendered with the system's TrueType fonts. Pictures come back encoded (PNG or JPEG
+test set) or digits rendered with the named font packages below. Pictures come back encoded (PNG or JPEG
 bytes), so decoding is part of what is measured. numpy + Pillow only.
 """
 
@@ -16,12 +16,20 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from digitocr.config import NUM_CLASSES
 
-FONT_PATTERNS = (
-    "/usr/share/fonts/truetype/dejavu/*.ttf",
-    "/usr/share/fonts/truetype/liberation/*.ttf",
-    "/usr/share/fonts/**/*.ttf",
-    "/Library/Fonts/*.ttf",
-    "C:/Windows/Fonts/*.ttf",
+# The only fonts font digits are drawn with: Debian packages, each with the files it installs (dpkg -L); no
+# other font on the machine is looked at. The first package installed serves all font pictures, and one not
+# installed is skipped: fonts-dejavu-core comes with fontconfig, so a package installed later (Debian's
+# chromium pulls fonts-liberation) leaves the pictures as they were.
+FONT_PACKAGES = (
+    ("fonts-dejavu-core, fonts-dejavu-extra", "/usr/share/fonts/truetype/dejavu/*.ttf"),
+    ("fonts-liberation", "/usr/share/fonts/truetype/liberation/*.ttf"),
+    ("fonts-liberation2", "/usr/share/fonts/truetype/liberation2/*.ttf"),
+    ("fonts-kaushanscript", "/usr/share/fonts/opentype/kaushanscript/KaushanScript-Regular.otf"),
+    ("fonts-klee", "/usr/share/fonts/truetype/klee/*.ttf"),
+    ("fonts-kristi", "/usr/share/fonts/truetype/kristi/Kristi.ttf"),
+    ("fonts-leckerli-one", "/usr/share/fonts/truetype/leckerli-one/LeckerliOne-Regular.ttf"),
+    ("fonts-yusei-magic", "/usr/share/fonts/truetype/yusei-magic/YuseiMagic-Regular.ttf"),
+    ("fonts-havana", "/usr/share/fonts/opentype/havana/Havana-Regular.otf"),
 )
 
 
@@ -33,16 +41,18 @@ class Sample:
 
 
 def font_files() -> list[str]:
-    for pattern in FONT_PATTERNS:
-        found = sorted(glob.glob(pattern, recursive=True))
+    """The font files of the first package in ``FONT_PACKAGES`` that is installed, sorted by path."""
+    for _, pattern in FONT_PACKAGES:
+        found = sorted(glob.glob(pattern))
         if found:
             return found
-    return []
+    packages = ", ".join(package for package, _ in FONT_PACKAGES)
+    raise FileNotFoundError(f"no font for font digits: install one of the Debian packages {packages}")
 
 
 def font_glyph(digit: int, rng: np.random.Generator, fonts: list[str], size: int = 64) -> np.ndarray:
     """A digit rendered with a random font (regular to extra-light): float32 ink (H, W) in [0, 1]."""
-    font = ImageFont.truetype(fonts[rng.integers(len(fonts))], size) if fonts else ImageFont.load_default(size)
+    font = ImageFont.truetype(fonts[rng.integers(len(fonts))], size)
     canvas = Image.new("L", (size * 2, size * 2), 0)
     ImageDraw.Draw(canvas).text((size // 2, size // 4), str(digit), fill=255, font=font)
     return _trim(np.asarray(canvas, dtype=np.float32) / 255)
@@ -168,7 +178,7 @@ def make_samples(
     mnist_images: uint8 or float (N, 28, 28) with ink high; numbers take 2-8 random glyphs from them.
     """
     rng = np.random.default_rng(seed)
-    fonts = font_files()
+    fonts = font_files() if kind == "font" else []
     images = np.asarray(mnist_images, dtype=np.float32)
     images = images / 255 if images.max() > 1 else images
     samples = []
