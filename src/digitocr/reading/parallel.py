@@ -88,7 +88,7 @@ def _shippable(pictures: list):
 
 
 # Measured 2026-12-02 (benchmarks/library_swaps.py): a ProcessPoolExecutor reads as fast within noise, but its shares
-# reach the helper 6-8 ms later and a helper's start-up error reaches only stderr, so the pipes stay.
+# reach the helper 0.2-8 ms later (its feeder thread) and a helper's start-up error reaches only stderr: pipes stay.
 class ReadingPool:
     """The caller and ``workers - 1`` helper processes reading shares of a batch with the same model and
     settings."""
