@@ -87,6 +87,8 @@ def _shippable(pictures: list):
     return pictures
 
 
+# Measured 2026-12-02 (benchmarks/library_swaps.py): a ProcessPoolExecutor reads as fast within noise, but its shares
+# reach the helper 0.2-8 ms later (its feeder thread) and a helper's start-up error reaches only stderr: pipes stay.
 class ReadingPool:
     """The caller and ``workers - 1`` helper processes reading shares of a batch with the same model and
     settings."""

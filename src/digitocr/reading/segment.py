@@ -120,6 +120,8 @@ def find_components(masks: np.ndarray) -> Components:
     return Components(labels, boxes, areas, rows[first] // (height + 1))
 
 
+# Measured 2026-12-02 (benchmarks/library_swaps.py): 1.6-2.4x faster than scipy.ndimage.label and OpenCV on a photo;
+# on 1,000 masks OpenCV is 1.5x faster, the reading 0-9 % (scipy: none): not worth OpenCV's 153 MB in the runtime.
 def _label(mask: np.ndarray):
     """Labels over horizontal runs of ink -> (labels, count, run rows, run starts, run ends, run components).
 
