@@ -5,7 +5,12 @@ Prints the median latency of ``Recognizer.read`` on encoded pictures and the dig
 with the naive baseline (resize to 28x28) in the same run; then the same batches on ``--workers`` processes
 of one core each (``Recognizer(workers=N)``; their start-up, about two seconds, is printed apart).
 
+``--folder COUNT`` measures instead what a user waits for: ``digitocr predict DIR --csv OUT`` as a new process
+(start-up, model, workers, the folder walk, decoding, the CSV) on COUNT MNIST-sized PNG files in 100 subfolders,
+with ``--workers 1`` (the baseline) and ``--workers 2``, runs of the two taking turns.
+
     .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth [--workers 2]
+    .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth --folder 10000
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import io
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -52,7 +61,12 @@ def main() -> None:
     parser.add_argument("--model", default="trained_model.pth")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the last rows")
+    parser.add_argument("--folder", type=int, default=0, metavar="COUNT", help="a folder of COUNT PNGs end to end")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each command with --folder")
     args = parser.parse_args()
+    if args.folder:
+        folder_speed(args.model, args.folder, args.repeats)
+        return
     limit_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
 
     val = load_mnist(log=lambda message: None).val
@@ -107,6 +121,49 @@ def digits_per_second(recognizer: Recognizer, inputs: list, repeats: int = 5) ->
         results = recognizer.read_many(inputs)
         rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+def folder_speed(model: str, count: int, repeats: int) -> None:
+    images = (load_mnist(log=lambda message: None).val.images[:, 0].numpy() * 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp) / "pictures"
+        for index in range(count):  # the validation split's digits, again from the start past its 5,000
+            path = folder / f"{index % 100:02d}" / f"{index:05d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png(images[index % len(images)]))
+        (Path(temp) / "one.png").write_bytes(png(images[0]))
+        predict = [sys.executable, "-m", "digitocr", "predict", "--model", model]
+        seconds: dict[str, list[float]] = {"start-up": [], "1": [], "2": []}
+        for repeat in range(repeats):
+            seconds["start-up"].append(timed([*predict, str(Path(temp) / "one.png")]))
+            for workers in ("1", "2"):
+                out = Path(temp) / f"results{workers}-{repeat}.csv"
+                seconds[workers].append(timed([*predict, str(folder), "--csv", str(out), "--workers", workers]))
+                assert out.read_text().count("\n") == count + 1, f"{out} does not have a row per picture"
+    print(
+        f"# reading a folder end to end, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{count:,} MNIST-sized PNGs, model {model}, median of {repeats} runs (range)"
+    )
+    print("| command | seconds | pictures/s | vs --workers 1 |")
+    print("|---|---:|---:|---:|")
+    print(f"| `digitocr predict one.png` (start-up) | {spread(seconds['start-up'])} | - | - |")
+    baseline = count / statistics.median(seconds["1"])
+    for workers in ("1", "2"):
+        rate = count / statistics.median(seconds[workers])
+        print(
+            f"| `digitocr predict DIR --csv OUT --workers {workers}` | {spread(seconds[workers])} | {rate:,.0f} | "
+            f"{rate / baseline:.2f}x |"
+        )
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import signal
 import weakref
 from collections.abc import Callable
 
@@ -52,6 +53,9 @@ def limit_threads(count: int = 1):
 def _serve(connection, make_reader: Callable) -> None:
     """A helper process: ``make_reader()`` once, then ``read_each`` every share that arrives and send back
     ("ok", packed answers) or ("error", exception), until None or a closed pipe."""
+    # Ctrl-C in a terminal reaches the whole process group: the owner handles it and stops the helpers (a helper
+    # that took it too would print a traceback and die under a share the owner no longer waits for).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(1)
     try:
         reader, failure = make_reader(), None
