@@ -47,7 +47,7 @@ from digitocr.reading import Recognizer, candidates, parallel, recognizer, stage
 from digitocr.reading.images import load_working_many
 from digitocr.reading.results import pack_answers, unpack_answers
 from digitocr.reading.segment import Components, digit_choices, find_components
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 try:
     import cv2
