@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from digitocr import distributed
+from digitocr.errors import ConfigError
 
 
 def _torchrun(*args: str, cwd, timeout: int) -> subprocess.CompletedProcess:
@@ -39,6 +41,35 @@ def test_single_process_helpers_change_nothing():
     model = torch.nn.Linear(2, 2)
     assert distributed.wrap(model) is model and distributed.unwrap(model) is model
     assert distributed.init_from_env(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_peer_timeout_is_five_minutes_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv(distributed.PEER_TIMEOUT_VARIABLE, raising=False)
+    assert distributed.peer_timeout() == distributed.PEER_TIMEOUT == datetime.timedelta(minutes=5)
+    monkeypatch.setenv(distributed.PEER_TIMEOUT_VARIABLE, "20")
+    assert distributed.peer_timeout() == datetime.timedelta(seconds=20)
+    for text in ("0", "-1", "inf", "nan", "soon"):
+        monkeypatch.setenv(distributed.PEER_TIMEOUT_VARIABLE, text)
+        with pytest.raises(ConfigError, match=distributed.PEER_TIMEOUT_VARIABLE):
+            distributed.peer_timeout()
+
+
+def test_a_lost_rank_is_told_in_one_line_and_other_errors_pass():
+    # What gloo raised in the two-host tests (tests/test_two_hosts.py), with its source location and advice.
+    closed = (
+        "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [10.213.77.2]:3253: "
+        "Connection reset by peer. This is typically caused by a remote worker hanging or bugs in the application."
+    )
+    assert distributed._reason(closed) == "Read error [10.213.77.2]:3253: Connection reset by peer"
+    timed_out = (
+        "[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] "
+        "Timed out waiting 20000ms for recv operation to complete"
+    )
+    assert distributed._reason(timed_out) == "Timed out waiting 20000ms for recv operation to complete"
+    error = RuntimeError(closed)
+    with pytest.raises(RuntimeError) as raised, distributed.peers_watched():  # no process group: unchanged
+        raise error
+    assert raised.value is error
 
 
 def test_two_ranks_split_every_epoch_and_reduce_metrics(tmp_path):

@@ -8,14 +8,28 @@ rank takes its shard of every epoch's permutation; metrics are reduced across ra
 from __future__ import annotations
 
 import atexit
+import contextlib
+import datetime
+import math
 import os
+import re
 
 import numpy as np
 import torch
 from torch import nn
 
+from digitocr.errors import ConfigError, RankLost
+
 # torchrun (and torch.distributed.launch) set these in every worker; their presence means "launched as a rank".
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+# How long a rank waits in a collective (DDP's gradient all-reduce, a metric reduction) for the others, instead of
+# gloo's 30 minutes. A rank that dies closes its connections and the others stop at their next all-reduce (tested);
+# this bounds the wait for one that goes silent (host frozen or powered off, cable cut). The longest honest wait is the
+# first collective, while a node that had no MNIST yet downloads it (11 MB, mirrors tried in turn): 5 minutes.
+PEER_TIMEOUT = datetime.timedelta(minutes=5)
+PEER_TIMEOUT_VARIABLE = "DIGITOCR_PEER_TIMEOUT"  # seconds, for another limit (a slow network, a test)
 
 
 def launched_by_torchrun() -> bool:
@@ -58,9 +72,49 @@ def init_from_env(device: torch.device) -> torch.device:
         torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+        torch.distributed.init_process_group(
+            backend=backend, device_id=device if device.type == "cuda" else None, timeout=peer_timeout()
+        )
         atexit.register(_leave)
     return device
+
+
+def peer_timeout() -> datetime.timedelta:
+    """PEER_TIMEOUT, or the seconds in $DIGITOCR_PEER_TIMEOUT."""
+    text = os.environ.get(PEER_TIMEOUT_VARIABLE)
+    if text is None:
+        return PEER_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0 or math.isinf(seconds):
+        raise ConfigError(f"{PEER_TIMEOUT_VARIABLE} must be a positive number of seconds, got {text!r}")
+    return datetime.timedelta(seconds=seconds)
+
+
+@contextlib.contextmanager
+def peers_watched():
+    """Runs the block (or, as a decorator, the function); when a collective fails because another rank died, left
+    or went silent for the peer timeout, raises RankLost with the backend's reason in one line instead of a C++
+    traceback. Errors outside an active process group, or of other kinds, pass through unchanged."""
+    try:
+        yield
+    except RuntimeError as error:  # torch.distributed.DistError is one; DDP's backward raises gloo's as a plain one
+        if not active() or not (isinstance(error, torch.distributed.DistError) or "/gloo/" in str(error)):
+            raise
+        raise RankLost(
+            f"training stopped: another rank failed or left (this is rank {rank()} of {world_size()}): "
+            f"{_reason(str(error))}"
+        ) from error
+
+
+def _reason(message: str) -> str:
+    """The first sentence of a backend error, without its source location: '[.../pair.cc:545] Read error
+    [10.213.77.2]:3253: Connection reset by peer. This is typically caused by...' -> 'Read error ... by peer'."""
+    first_line = message.strip().splitlines()[0] if message.strip() else "no reason given"
+    without_location = re.sub(r"^\[[^\]]*\.\w+:\d+\]\s*", "", first_line)
+    return re.split(r"(?<=[a-z0-9])\. ", without_location, maxsplit=1)[0].rstrip(".")
 
 
 def _leave() -> None:

@@ -25,6 +25,10 @@ class TrainingDiverged(DigitOCRError):
     """The loss became NaN or infinite."""
 
 
+class RankLost(DigitOCRError):
+    """Training on several ranks (torchrun) stopped: another rank died, left, or stopped answering."""
+
+
 class TrainingInterrupted(DigitOCRError):
     """Training stopped on Ctrl-C after saving a checkpoint to resume from."""
 

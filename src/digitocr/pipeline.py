@@ -56,6 +56,7 @@ class TrainResult:
         }
 
 
+@distributed.peers_watched()  # a rank that dies mid-run: one line on the others, and rank 0 saves nothing
 def train(
     config: TrainConfig | None = None,
     out: str | Path | None = DEFAULT_MODEL_PATH,
