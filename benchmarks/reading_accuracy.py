@@ -5,7 +5,9 @@ training file (which the default model never trained on) and from font-rendered 
 Real handwriting by other writers: the 1,797 UCI digits (43 people, 8x8 scans) that scikit-learn bundles.
 The naive baseline is what published demos do: resize the whole picture to 28x28, invert if it is light.
 
-    .venv/bin/python benchmarks/reading_accuracy.py --model trained_model.pth [--count 300] [--seed 0]
+    .venv/bin/python benchmarks/reading_accuracy.py [--model FILE] [--count 300] [--seed 0] [--json OUT]
+
+With no --model it measures the reader that ships with the package (what `digitocr predict` reads with).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
+import json
 import os
 import platform
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -61,9 +65,10 @@ def png(image: np.ndarray) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument("--model", default=None, help="model file or shipped model name (default: the shipped reader)")
     parser.add_argument("--count", type=int, default=300, help="pictures per category")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="OUT", help="also write the figures (shares, 0-1) to OUT as JSON")
     args = parser.parse_args()
 
     val = load_mnist(log=lambda message: None).val
@@ -75,6 +80,7 @@ def main() -> None:
     print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
     print(f'| {"category":45s} | naive baseline | digitocr | rejected (text "") |')
     print(f"|{'-' * 47}|---------------:|---------:|-------------------:|")
+    figures: dict[str, dict[str, float]] = {"digitocr": {}, "naive_baseline": {}, "rejected": {}}
     for offset, (kind, title) in enumerate(KINDS.items()):
         if kind == "mnist":  # as they are: the pipeline should read them as well as the model does directly
             picked = np.random.default_rng(args.seed).choice(len(images), args.count, replace=False)
@@ -92,6 +98,11 @@ def main() -> None:
         baseline = np.mean([text == sample.text for text, sample in zip(naive, samples)])
         empty = np.mean([text == "" for text in ours])
         print(f"| {title:45s} | {baseline:14.1%} | {correct:8.1%} | {empty:18.1%} |", flush=True)
+        for table, value in zip(figures.values(), (correct, baseline, empty)):
+            table[kind] = float(value)
+    if args.json:
+        described = {"model": describe_model(recognizer), "count": args.count, "seed": args.seed}
+        Path(args.json).write_text(json.dumps({**described, **figures}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ import argparse
 import sys
 
 from digitocr import __version__
-from digitocr.cli import data_cmd, evaluate_cmd, export_cmd, predict_cmd, serve_cmd, train_cmd, tune_cmd
+from digitocr.cli import data_cmd, evaluate_cmd, export_cmd, models_cmd, predict_cmd, serve_cmd, train_cmd, tune_cmd
 from digitocr.errors import DigitOCRError, TrainingInterrupted
 
-COMMANDS = [data_cmd, train_cmd, evaluate_cmd, predict_cmd, tune_cmd, export_cmd, serve_cmd]
+COMMANDS = [data_cmd, train_cmd, evaluate_cmd, predict_cmd, models_cmd, tune_cmd, export_cmd, serve_cmd]
 # Installed by the `train` extra, absent from a runtime-only install.
 TRAIN_MODULES = {"torch", "torchvision", "sklearn", "matplotlib", "scipy", "tqdm"}
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from digitocr.catalog import BACKENDS, CATALOG, DEFAULT_READER
 from digitocr.cli.common import info, positive_int
 from digitocr.cli.pictures import PICTURE_SUFFIXES, find_pictures
 from digitocr.config import DEFAULT_MODEL_PATH
@@ -37,9 +38,19 @@ def register(subparsers) -> None:
         help="in folders, read the files matching PATTERN (case-insensitive, matched from the right against the "
         f"path below the folder: '*.png', 'scans/*.jpg'); default: {' '.join('*' + s for s in PICTURE_SUFFIXES)}",
     )
-    parser.add_argument("--model", default=DEFAULT_MODEL_PATH, help=f"model file (default {DEFAULT_MODEL_PATH})")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"a model file (.pth, or .onnx; e.g. {DEFAULT_MODEL_PATH} from `digitocr train`) or a shipped model's "
+        f"name ({', '.join(CATALOG)}; `digitocr models` lists them); default: the shipped {DEFAULT_READER}",
+    )
     parser.add_argument("--device", default=None, help="cpu | cuda | mps (default cpu)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnx"), help="what runs the model")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="what runs the model (default auto: onnxruntime for .onnx files and where PyTorch is not installed)",
+    )
     parser.add_argument(
         "--workers",
         type=positive_int,

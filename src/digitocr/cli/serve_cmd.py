@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from digitocr.catalog import CATALOG, DEFAULT_READER, resolve_model
 from digitocr.cli.common import info, port_number
 from digitocr.config import DEFAULT_MODEL_PATH
 from digitocr.errors import ModelFileError
@@ -19,9 +19,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--model",
-        default=DEFAULT_MODEL_PATH,
-        metavar="PATH",
-        help=f"a model file written by `digitocr train` (default {DEFAULT_MODEL_PATH})",
+        default=None,
+        metavar="MODEL",
+        help=f"a model file written by `digitocr train` (e.g. {DEFAULT_MODEL_PATH}) or a shipped model's name "
+        f"({', '.join(CATALOG)}; `digitocr models` lists them); default: the shipped {DEFAULT_READER}",
     )
     parser.add_argument(
         "--host",
@@ -34,10 +35,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.model).is_file():
+    source = resolve_model(args.model, backend="torch")
+    if not source.path.is_file():
         raise ModelFileError(
-            f"no model file at {args.model}: make one with `digitocr train` "
-            f"(it writes {DEFAULT_MODEL_PATH}), or pass --model PATH"
+            f"no model file at {source.path}: make one with `digitocr train` "
+            f"(it writes {DEFAULT_MODEL_PATH}), or leave out --model to read with the shipped {DEFAULT_READER}"
         )
     import uvicorn
 
@@ -47,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.serve import ServeSettings, create_app
 
     # A wrong device or a damaged file fails here in one line, not in a traceback once the server has started.
-    read_model_file(args.model, device=resolve_device(args.device))
+    read_model_file(source.path, device=resolve_device(args.device))
     # Requests run in parallel threads already; intra-op threads on top of them only fight over the cores:
     # torch's, and numpy's BLAS (its threads spin-waiting beside busy request threads made a read 2-3x slower).
     limit_threads(1)
     app = create_app(ServeSettings(model_path=args.model, device=args.device))
-    info(f"digitocr: serving {args.model} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
+    info(f"digitocr: serving {source.label} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from digitocr.config import IMAGE_SIZE
+from digitocr.errors import ConfigError
 
 
 class TorchBackend:
@@ -32,10 +33,11 @@ class TorchBackend:
 
 
 def make_backend(model_path: str | os.PathLike, device: str | None = None, backend: str = "torch"):
+    """The backend that runs ``model_path`` (see ``catalog.resolve_model`` for how a model argument picks one)."""
     if backend == "torch":
         return TorchBackend(model_path, device)
     if backend == "onnx":
         from digitocr.reading.onnx_backend import OnnxBackend  # written with the export issue
 
         return OnnxBackend(model_path)
-    raise ValueError(f"unknown backend {backend!r} (torch, onnx)")
+    raise ConfigError(f"unknown backend {backend!r} (torch, onnx)")

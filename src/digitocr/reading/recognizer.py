@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 
 import numpy as np
 
-from digitocr.config import DEFAULT_MODEL_PATH, ReadingConfig
+from digitocr.catalog import resolve_model
+from digitocr.config import ReadingConfig
 from digitocr.errors import ConfigError, ImageError
 from digitocr.reading.backends import make_backend
 from digitocr.reading.candidates import prepare_loaded
@@ -25,7 +25,10 @@ from digitocr.reading.results import ReadResult
 
 
 class Recognizer:
-    """Reads digits in pictures with one trained model.
+    """Reads digits in pictures with one trained model: ``model_path`` a model file (``.pth``, or ``.onnx`` read by
+    onnxruntime), a shipped model's name, or None for the reader that ships with the package. ``backend``
+    ``auto`` reads ``.onnx`` files and, where torch is not installed, the shipped reader's ONNX copy with
+    onnxruntime, and everything else with torch.
 
     ``workers`` > 1 reads large batches (``read_many``, ``read_each``) in that many processes: this one and
     ``workers - 1`` helpers with one thread each (``parallel.py``). The helpers start with the first such batch
@@ -38,7 +41,7 @@ class Recognizer:
         self,
         model_path: str | os.PathLike | None = None,
         device: str | None = None,
-        backend: str = "torch",
+        backend: str = "auto",
         config: ReadingConfig | None = None,
         workers: int = 1,
     ):
@@ -46,10 +49,12 @@ class Recognizer:
             raise ValueError(f"workers must be at least 1, got {workers}")
         if workers > 1 and device not in (None, "cpu"):
             raise ConfigError(f"workers read on CPU cores; with device {device!r} leave workers at 1")
-        self.model_path = Path(model_path or DEFAULT_MODEL_PATH)
+        # None or a shipped model's name ("reader"): the reader that ships with the package (``catalog``).
+        source = resolve_model(model_path, backend)
+        self.model_path, self.model_label = source.path, source.label
         self.config = config or ReadingConfig()
-        self.backend = make_backend(self.model_path, device, backend)
-        self.workers, self._device, self._backend_name = workers, device, backend
+        self.backend = make_backend(self.model_path, device, source.backend)
+        self.workers, self._device, self._backend_name = workers, device, source.backend
         self._pool = None
 
     def close(self) -> None:

@@ -95,11 +95,12 @@ async def lifespan(app: FastAPI):
     from digitocr.reading import Recognizer
 
     settings = app.state.settings
+    # Under torch (the server's extra installs it): the model card comes from the model file.
     app.state.recognizer = Recognizer(
-        settings.model_path, settings.device, config=ReadingConfig(max_pixels=settings.max_pixels)
+        settings.model_path, settings.device, backend="torch", config=ReadingConfig(max_pixels=settings.max_pixels)
     )
     app.state.batcher = ReadBatcher(app.state.recognizer)
-    app.state.card = model_card(app.state.recognizer.backend.model_file, settings.model_path)
+    app.state.card = model_card(app.state.recognizer)
     yield
 
 
@@ -142,7 +143,7 @@ async def predict(request: Request, data: bytes = Depends(request_picture), prob
 def health(request: Request, settings: ServeSettings = Depends(get_settings)):
     if getattr(request.app.state, "recognizer", None) is None:
         return JSONResponse({"detail": "the model is not loaded"}, status_code=503)
-    return Health(status="ok", model=str(settings.model_path))
+    return Health(status="ok", model=request.app.state.recognizer.model_label)
 
 
 @router.get("/api/model", response_model=ModelCard)
@@ -150,10 +151,12 @@ def model(request: Request):
     return request.app.state.card
 
 
-def model_card(model_file, path) -> ModelCard:
+def model_card(recognizer) -> ModelCard:
+    model_file = recognizer.backend.model_file
     metrics = model_file.metadata.get("metrics") or {}
     return ModelCard(
-        path=str(path),
+        name=recognizer.model_label,
+        path=str(recognizer.model_path),
         architecture=model_file.config.model.name,
         model=asdict(model_file.config.model),
         parameters=sum(p.numel() for p in model_file.model.parameters()),

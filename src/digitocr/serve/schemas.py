@@ -41,6 +41,7 @@ class Health(BaseModel):
 
 
 class ModelCard(BaseModel):
+    name: str = Field(description='which model is reading: "reader (shipped)" or the model file as given')
     path: str
     architecture: str = Field(description="name in digitocr.models.MODELS")
     model: dict = Field(description="the stored ModelConfig")

@@ -270,7 +270,8 @@ document.addEventListener("keydown", (event) => {
 fetch("/api/model").then((r) => r.ok ? r.json() : null).then((card) => {
   if (!card) return;
   const accuracy = card.test_accuracy == null ? "" : `, ${(card.test_accuracy * 100).toFixed(2)} % on the MNIST test set`;
-  $("model-card").textContent = `Model: ${card.architecture.toUpperCase()}, ${card.parameters.toLocaleString("en")} ` +
+  $("model-card").textContent = `Reading with ${card.name}: ${card.architecture.toUpperCase()}, ` +
+    `${card.parameters.toLocaleString("en")} ` +
     `parameters${accuracy}${card.trained ? `, trained ${card.trained.slice(0, 10)}` : ""}.`;
 }).catch(() => {});
 

@@ -1,0 +1,140 @@
+"""`make reader`: retrain the shipped reader from scratch with its recorded recipe and write it where it ships.
+
+    .venv/bin/python scripts/make_reader.py [--name reader] [--count 300]
+
+Trains the recipe (the CNN reader preset, seed 0) on MNIST, exports its ONNX copy, measures it on MNIST's test
+set and on every category of benchmarks/reading_accuracy.py, and writes src/digitocr/shipped/NAME.{pth,onnx,json}
+and MODEL_CARD.md. The files are written only at the end, each atomically: an interrupted run leaves the shipped
+model as it was. The card records what a test checks the shipped files against (their digests, the figures).
+``--trained FILE`` ships a model already trained by the recipe (its config is checked) instead of training one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from digitocr import __version__
+from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR
+from digitocr.data.sources import log_to_stderr
+from digitocr.export import MODEL_CARD_NAME, export_model
+from digitocr.files import write_atomically
+from digitocr.modelfile import CONTENT_DIGEST, read_model_file
+from digitocr.pipeline import train
+from digitocr.presets import preset_config
+
+ROOT = Path(__file__).resolve().parent.parent
+# The recipe of each shipped model: model and preset names, as `digitocr train --model M --preset P` takes them.
+RECIPES = {DEFAULT_READER: ("cnn", "reader")}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def code_version() -> str:
+    """The commit the model was made from (``+dirty`` with uncommitted changes), or the package version."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        return f"{__version__} {commit}{'+dirty' if dirty.stdout.strip() else ''}"
+    except (OSError, subprocess.CalledProcessError):
+        return __version__
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def reading_figures(model: Path, count: int) -> dict[str, float]:
+    """benchmarks/reading_accuracy.py's exact-reading share per category, for this model."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "figures.json"
+        command = [sys.executable, str(ROOT / "benchmarks" / "reading_accuracy.py"), "--model", str(model)]
+        subprocess.run([*command, "--count", str(count), "--json", str(out)], check=True)
+        return json.loads(out.read_text())["digitocr"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default=DEFAULT_READER, choices=sorted(RECIPES))
+    parser.add_argument("--count", type=int, default=300, help="pictures per reading category (default 300)")
+    parser.add_argument(
+        "--trained",
+        metavar="FILE",
+        help="ship this model file instead of training (it must have been trained by the recipe: same config)",
+    )
+    args = parser.parse_args()
+    shipped = CATALOG[args.name]
+    model_name, preset = RECIPES[args.name]
+    recipe = preset_config(model_name, preset)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        made = Path(scratch) / shipped.torch_path.name
+        if args.trained:
+            if read_model_file(args.trained).config != recipe:
+                raise SystemExit(f"{args.trained} was not trained by the recipe of {args.name!r}: train it again")
+            shutil.copyfile(args.trained, made)
+        else:
+            train(recipe, out=made, log=log_to_stderr)
+        model_file = read_model_file(made)
+        stored = model_file.metadata["metrics"]
+        exported = export_model(made, "onnx", out=made.with_suffix(".onnx"), log=log_to_stderr)
+        figures = reading_figures(made, args.count)
+        card = {
+            "name": args.name,
+            "description": shipped.description,
+            "kind": model_name,
+            "recipe": {"command": f"digitocr train --model {model_name} --preset {preset}", "config": recipe.to_dict()},
+            "data_sha256": model_file.metadata["data_sha256"],
+            "code": code_version(),
+            "made": datetime.date.today().isoformat(),
+            "machine": f"{cpu_name()}, Python {platform.python_version()}",
+            "train_seconds": round(stored["train_seconds"], 1),
+            "files": {
+                shipped.torch_path.name: {
+                    "bytes": made.stat().st_size,
+                    CONTENT_DIGEST: model_file.metadata[CONTENT_DIGEST],
+                },
+                shipped.onnx_path.name: {"bytes": exported.path.stat().st_size, "sha256": sha256_of(exported.path)},
+            },
+            "figures": {
+                "mnist_test_accuracy": stored["test_accuracy"],
+                "reading": figures,
+                "reading_pictures_per_category": args.count,
+            },
+        }
+        SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+        for source, target in (
+            (made, shipped.torch_path),
+            (exported.path, shipped.onnx_path),
+            (exported.model_card, SHIPPED_DIR / MODEL_CARD_NAME),
+        ):
+            write_atomically(target, lambda temporary, data=source.read_bytes(): temporary.write_bytes(data))
+        write_atomically(shipped.card_path, lambda temporary: temporary.write_text(json.dumps(card, indent=2) + "\n"))
+    print(
+        f"{args.name}: {stored['test_accuracy']:.2%} on MNIST's test set, trained in {stored['train_seconds']:.0f} s; "
+        f"written to {SHIPPED_DIR.relative_to(ROOT)}"
+    )
+    for category, value in figures.items():
+        print(f"  {category}: {value:.1%}")
+
+
+if __name__ == "__main__":
+    main()
