@@ -33,7 +33,9 @@ def working_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument(
+        "--model", default="reader", help="model file or shipped model name (default: the shipped reader)"
+    )
     parser.add_argument("--out", default="docs/reading_stages.png")
     parser.add_argument("--seed", type=int, default=12)
     args = parser.parse_args()

@@ -58,7 +58,9 @@ def median_ms(function, inputs, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="trained_model.pth")
+    parser.add_argument(
+        "--model", default="reader", help="model file or shipped model name (default: the shipped reader)"
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the last rows")
     parser.add_argument("--folder", type=int, default=0, metavar="COUNT", help="a folder of COUNT PNGs end to end")

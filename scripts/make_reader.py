@@ -24,7 +24,6 @@ from pathlib import Path
 
 from digitocr import __version__
 from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR
-from digitocr.data.sources import log_to_stderr
 from digitocr.export import MODEL_CARD_NAME, export_model
 from digitocr.files import write_atomically
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
@@ -34,6 +33,10 @@ from digitocr.presets import preset_config
 ROOT = Path(__file__).resolve().parent.parent
 # The recipe of each shipped model: model and preset names, as `digitocr train --model M --preset P` takes them.
 RECIPES = {DEFAULT_READER: ("cnn", "reader")}
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def sha256_of(path: Path) -> str:
@@ -92,10 +95,10 @@ def main() -> None:
                 raise SystemExit(f"{args.trained} was not trained by the recipe of {args.name!r}: train it again")
             shutil.copyfile(args.trained, made)
         else:
-            train(recipe, out=made, log=log_to_stderr)
+            train(recipe, out=made, log=progress)
         model_file = read_model_file(made)
         stored = model_file.metadata["metrics"]
-        exported = export_model(made, "onnx", out=made.with_suffix(".onnx"), log=log_to_stderr)
+        exported = export_model(made, "onnx", out=made.with_suffix(".onnx"), log=progress)
         figures = reading_figures(made, args.count)
         card = {
             "name": args.name,

@@ -240,6 +240,7 @@ def test_other_content_types_are_415(client, canvas_png, content_type):
 def test_health_model_card_and_openapi(client, model_path):
     assert client.get("/api/health").json() == {"status": "ok", "model": str(model_path)}
     card = client.get("/api/model").json()
+    assert card["name"] == str(model_path)
     assert card["architecture"] == "mlp"
     assert card["parameters"] == sum(p.numel() for p in build_model(TrainConfig().model).parameters())
     assert card["model"]["hidden"] == [256]

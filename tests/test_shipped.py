@@ -19,7 +19,7 @@ from digitocr.data import load_mnist
 from digitocr.export import MODEL_CARD_NAME
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
 from digitocr.reading import Recognizer
-from digitocr.reading.synthetic import make_samples
+from digitocr.testing.pictures import make_samples
 
 SHIPPED = CATALOG[DEFAULT_READER]
 SIZE_LIMIT = 5_000_000  # bytes: the model file, its ONNX copy and the cards together (the limit)
@@ -116,3 +116,15 @@ def test_a_runtime_install_without_torch_reads_a_picture(tmp_path, mnist_root):
     assert json.loads(read.stdout)["text"] == Recognizer(backend="onnx").read(sample.data).text
     listed = subprocess.run([str(digitocr), "models"], capture_output=True, text=True)
     assert listed.returncode == 0 and listed.stdout.startswith(DEFAULT_READER), listed.stderr
+
+
+def test_the_server_reads_with_the_shipped_reader_and_says_so():
+    from fastapi.testclient import TestClient
+
+    from digitocr.serve import ServeSettings, create_app
+
+    with TestClient(create_app(ServeSettings())) as client:
+        assert client.get("/api/health").json() == {"status": "ok", "model": "reader (shipped)"}
+        card = client.get("/api/model").json()
+    assert card["name"] == "reader (shipped)" and card["path"] == str(SHIPPED.torch_path)
+    assert card["architecture"] == "cnn"
