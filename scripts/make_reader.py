@@ -106,7 +106,9 @@ def main() -> None:
             "kind": model_name,
             "recipe": {"command": f"digitocr train --model {model_name} --preset {preset}", "config": recipe.to_dict()},
             "data_sha256": model_file.metadata["data_sha256"],
-            "code": code_version(),
+            "code": code_version(),  # of this script's run; the versions the model was trained with are below
+            "trained_with": model_file.metadata.get("versions"),
+            "trained_here": not args.trained,  # False: --trained FILE, a model trained by the recipe beforehand
             "made": datetime.date.today().isoformat(),
             "machine": f"{cpu_name()}, Python {platform.python_version()}",
             "train_seconds": round(stored["train_seconds"], 1),
