@@ -59,7 +59,7 @@ def test_the_shipped_reader_reads_as_well_as_its_card_says(card, mnist_root):
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
     reader = Recognizer()  # no model: the shipped reader
-    assert reader.model_path == SHIPPED.torch_path
+    assert reader.model_path == SHIPPED.onnx_path  # its ONNX copy, onnxruntime being installed
     for offset, category in enumerate(CHECKED_CATEGORIES):
         samples = make_samples(category, PICTURES, images, labels, seed=7_000 + offset)
         texts = [result.text for result in reader.read_many([sample.data for sample in samples])]
@@ -76,7 +76,8 @@ def test_the_onnx_copy_computes_what_the_model_file_computes(mnist_root):
 
 
 def test_a_model_argument_is_a_shipped_name_or_a_path(tmp_path):
-    assert resolve_model(None).path == SHIPPED.torch_path  # torch is installed here
+    assert resolve_model(None).path == SHIPPED.onnx_path  # onnxruntime is installed here
+    assert resolve_model(None, backend="torch").path == SHIPPED.torch_path
     assert resolve_model("reader", backend="onnx").path == SHIPPED.onnx_path
     assert resolve_model("reader").label == "reader (shipped)"
     assert resolve_model(tmp_path / "m.onnx").backend == "onnx"

@@ -18,7 +18,7 @@ from digitocr.errors import ConfigError, ModelFileError
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
 DEFAULT_READER = "reader"  # what reads when no model is given
-BACKENDS = ("auto", "torch", "onnx")  # auto: onnx for .onnx files and where torch is absent, else torch
+BACKENDS = ("auto", "torch", "onnx")  # auto: see resolve_model
 
 
 @dataclass(frozen=True)
@@ -64,23 +64,24 @@ class ModelSource:
     label: str  # "reader (shipped)" or the path as given
 
 
-def torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def resolve_model(model: str | os.PathLike | None = None, backend: str = "auto") -> ModelSource:
     """A model argument -> the file and backend to read with.
 
-    None or a name in ``CATALOG`` ("reader"): that shipped model, its model file under torch, else its ONNX copy
-    (``auto`` takes torch when it is installed). Anything else is a path (write ``./reader`` for a file of that
-    name); ``auto`` reads ``.onnx`` files with onnxruntime and the rest with torch.
+    None or a name in ``CATALOG`` ("reader"): that shipped model. ``auto`` reads its ONNX copy where onnxruntime is
+    installed (the same probabilities within 1e-4, tested, and a fresh `digitocr predict` answers in a fraction of
+    the time, with no torch to import), else its model file under torch. Anything else is a path (write
+    ``./reader`` for a file of that name); ``auto`` reads ``.onnx`` files with onnxruntime and the rest with torch.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
     name = DEFAULT_READER if model is None else os.fspath(model)
     if name in CATALOG:
         shipped = CATALOG[name]
-        chosen = ("torch" if torch_installed() else "onnx") if backend == "auto" else backend
+        chosen = ("onnx" if installed("onnxruntime") else "torch") if backend == "auto" else backend
         path = shipped.torch_path if chosen == "torch" else shipped.onnx_path
         return ModelSource(path, chosen, f"{name} (shipped)")
     path = Path(name)

@@ -50,6 +50,8 @@ class Recognizer:
         if workers > 1 and device not in (None, "cpu"):
             raise ConfigError(f"workers read on CPU cores; with device {device!r} leave workers at 1")
         # None or a shipped model's name ("reader"): the reader that ships with the package (``catalog``).
+        if backend == "auto" and device not in (None, "cpu"):
+            backend = "torch"  # a GPU: only the torch backend runs there
         source = resolve_model(model_path, backend)
         self.model_path, self.model_label = source.path, source.label
         self.config = config or ReadingConfig()
