@@ -28,6 +28,7 @@ from pytorch_example import PyTorchExampleNet, train_pytorch_example
 from replica import replica_model, train_replica
 
 from digitocr.data import Split, ensure_mnist, load_mnist
+from digitocr.machine import cpu_name
 from digitocr.pipeline import train
 from digitocr.presets import PRESETS, preset_config
 from digitocr.training import TrainCallbacks
@@ -157,16 +158,7 @@ def preset_row(model: str, preset: str, seeds: list[int], quick: bool, data_dir)
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_name()
     import os
 
     return (

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import platform
 import statistics
 
 import torch
 
 from digitocr.config import ModelConfig, TrainConfig
 from digitocr.data import load_mnist
+from digitocr.machine import cpu_name
 from digitocr.models import build_model
 from digitocr.training import fit
 
@@ -35,10 +35,7 @@ CANDIDATES = {
 
 def main() -> None:
     splits = {seed: load_mnist(seed=seed, log=lambda message: None) for seed in range(3)}
-    print(
-        f"# Default sweep, validation split only, {datetime.date.today()}, {platform.machine()} "
-        f"{os.cpu_count()} CPU cores\n"
-    )
+    print(f"# Default sweep, validation split only, {datetime.date.today()}, {cpu_name()} {os.cpu_count()} CPU cores\n")
     print("| candidate | val accuracy mean | val min | train seconds mean |")
     print("| --- | --- | --- | --- |")
     for name, config in CANDIDATES.items():

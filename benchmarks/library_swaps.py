@@ -43,6 +43,7 @@ from reading_speed import digits_per_second, png
 from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.errors import DigitOCRError
+from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer, candidates, parallel, recognizer, stages
 from digitocr.reading.images import load_working_many
 from digitocr.reading.results import pack_answers, unpack_answers
@@ -388,7 +389,7 @@ def main() -> None:
     arrays = list((images[:1000] * 255).astype(np.uint8))
     mnist = np.stack([grey for grey, _ in load_working_many(arrays, ReadingConfig())])
     print(
-        f"# library swaps, {datetime.date.today()}, {platform.machine()} {platform.processor() or ''}, "
+        f"# library swaps, {datetime.date.today()}, {cpu_name()} ({platform.machine()}), "
         f"{os.cpu_count()} CPUs, 1 torch/BLAS thread, {args.clock} time; library / ours (above 1: ours is faster)"
     )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -23,6 +22,7 @@ import torch
 
 from digitocr.config import TrainConfig
 from digitocr.export import export_onnx
+from digitocr.machine import cpu_name
 from digitocr.modelfile import load_model
 from digitocr.models import build_model
 from digitocr.reading.onnx_backend import OnnxBackend
@@ -69,7 +69,7 @@ def main() -> None:
         ),
     }
     print(
-        f"{datetime.date.today()} | {platform.processor() or platform.machine()} | {os.cpu_count()} CPUs | "
+        f"{datetime.date.today()} | {cpu_name()} | {os.cpu_count()} CPUs | "
         f"{args.threads} threads | torch {torch.__version__} | onnxruntime "
         f"{__import__('onnxruntime').__version__} | {args.seeds} repeats"
     )

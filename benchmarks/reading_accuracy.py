@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from digitocr.data import load_mnist
+from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
 from digitocr.testing.pictures import Sample, make_samples
 
@@ -77,7 +78,7 @@ def main() -> None:
     print(
         f"# reading accuracy, {args.count} pictures per category, seed {args.seed}, model {describe_model(recognizer)}"
     )
-    print(f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"# {datetime.date.today()}, {cpu_name()} ({platform.machine()}), {os.cpu_count()} CPUs")
     print(f'| {"category":45s} | naive baseline | digitocr | rejected (text "") |')
     print(f"|{'-' * 47}|---------------:|---------:|-------------------:|")
     figures: dict[str, dict[str, float]] = {"digitocr": {}, "naive_baseline": {}, "rejected": {}}

@@ -35,6 +35,7 @@ from reading_accuracy import (  # the same baseline in both benchmarks (benchmar
 )
 
 from digitocr.data import load_mnist
+from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
 from digitocr.reading.parallel import MIN_SHARE, limit_threads
 from digitocr.testing.pictures import make_samples
@@ -80,8 +81,8 @@ def main() -> None:
     recognizer.read_many(mnist_pngs[:50])  # warm up
 
     print(
-        f"# reading speed, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, 1 torch/BLAS "
-        f"thread, model {describe_model(recognizer)}"
+        f"# reading speed, {datetime.date.today()}, {cpu_name()} ({platform.machine()}), {os.cpu_count()} CPUs, "
+        f"1 torch/BLAS thread, model {describe_model(recognizer)}"
     )
     print("| picture | naive baseline | digitocr |")
     print("|---|---:|---:|")
@@ -143,8 +144,8 @@ def folder_speed(model: str, count: int, repeats: int) -> None:
                 seconds[workers].append(timed([*predict, str(folder), "--csv", str(out), "--workers", workers]))
                 assert out.read_text().count("\n") == count + 1, f"{out} does not have a row per picture"
     print(
-        f"# reading a folder end to end, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{count:,} MNIST-sized PNGs, model {model}, median of {repeats} runs (range)"
+        f"# reading a folder end to end, {datetime.date.today()}, {cpu_name()} ({platform.machine()}), "
+        f"{os.cpu_count()} CPUs, {count:,} MNIST-sized PNGs, model {model}, median of {repeats} runs (range)"
     )
     print("| command | seconds | pictures/s | vs --workers 1 |")
     print("|---|---:|---:|---:|")

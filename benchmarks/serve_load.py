@@ -28,6 +28,7 @@ import time
 
 from PIL import Image, ImageDraw
 
+from digitocr.machine import cpu_name
 from digitocr.testing.server import running_server
 
 BOUNDARY = "digitocr-benchmark"
@@ -166,7 +167,7 @@ def main() -> int:
     throughput = len(latencies) / seconds
     p50, p90, p99 = (1000 * percentile(latencies, share) for share in (0.5, 0.9, 0.99))
     print(
-        f"digitocr serve under load, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+        f"digitocr serve under load, {datetime.date.today()}, {cpu_name()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(

@@ -37,6 +37,7 @@ from replica import train_replica
 from digitocr.config import TrainConfig
 from digitocr.data import ensure_mnist
 from digitocr.devices import resolve_device
+from digitocr.machine import cpu_name
 from digitocr.models import build_model
 from digitocr.training import uses_bf16
 
@@ -107,16 +108,6 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048, seconds: float = 1.0) -> f
     return products * 2 * size**3 / (time.perf_counter() - started)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def first_epoch_reaching(results, target):
     for epoch, (seconds, accuracy) in enumerate(results, 1):
         if accuracy >= target:
@@ -148,7 +139,7 @@ def main() -> None:
     loop_seconds = statistics.median(loop_runs)
 
     print(
-        f"# Training speed, {datetime.date.today()}, {cpu_model()} ({platform.machine()}, {os.cpu_count()} "
+        f"# Training speed, {datetime.date.today()}, {cpu_name()} ({platform.machine()}, {os.cpu_count()} "
         f"cores, torch {torch.__version__}, {torch.get_num_threads()} threads), device {device.type}, "
         f"precision {'bf16' if bf16 else 'fp32'} (--precision {config.precision}); load average "
         f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after the timed runs\n"

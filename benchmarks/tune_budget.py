@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 
 import torch
 
 from digitocr.config import ModelConfig, TrainConfig, TuneConfig
 from digitocr.data import MNISTData, Split, load_mnist
+from digitocr.machine import cpu_name
 from digitocr.pipeline import train
 
 CASES = {  # name -> (hidden, batch size): the reference, then the search space's cheapest, middle and dearest
@@ -52,7 +52,7 @@ def main() -> None:
     )
     scale = 55000 / min(args.images, len(full.train))  # per full epoch of the tuning split
     print(
-        f"{datetime.date.today()} {platform.processor() or platform.machine()}, "
+        f"{datetime.date.today()} {cpu_name()}, "
         f"{torch.get_num_threads()} torch threads, timed on {min(args.images, len(full.train))} images"
     )
     epoch_seconds(data, *CASES["smallest (128, bs 512)"])  # warm-up: first-call costs of the CPU kernels

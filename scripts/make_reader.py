@@ -26,6 +26,7 @@ from digitocr import __version__
 from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR
 from digitocr.export import MODEL_CARD_NAME, export_model
 from digitocr.files import write_atomically
+from digitocr.machine import cpu_name
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
 from digitocr.pipeline import train
 from digitocr.presets import preset_config
@@ -53,16 +54,6 @@ def code_version() -> str:
         return f"{__version__} {commit}{'+dirty' if dirty.stdout.strip() else ''}"
     except (OSError, subprocess.CalledProcessError):
         return __version__
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def reading_figures(model: Path, count: int) -> dict[str, float]:

@@ -11,7 +11,7 @@ PACKAGE = Path(digitocr.__file__).parent
 # Top to bottom; a module may import its own layer and those above it. The package root holds only the version
 # and the lazily imported public names, so anything may take __version__ from it.
 FLOW = [
-    "errors", "files", "jsonable", "config", "catalog",
+    "errors", "files", "machine", "jsonable", "config", "catalog",
     "data.sources", "data.augment", "data.memory", "data",
     "models", "presets", "ema", "devices", "distributed", "inference", "training", "evaluation", "modelfile",
     "plots", "pipeline", "reports",

@@ -29,6 +29,7 @@ from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 from digitocr.files import write_atomically
 from digitocr.inference import accuracy
+from digitocr.machine import cpu_flags
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
 
@@ -71,16 +72,11 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return _cpu_has_native_bf16()
+        return bool(cpu_flags() & NATIVE_BF16_FLAGS)
     return False
 
 
-def _cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}  # CPU flags of native bf16 arithmetic (AVX-512 BF16, AMX)
 
 
 class Optimizer:
