@@ -141,9 +141,12 @@ def test_draw_clear_and_upload_in_the_browser(server, browser, photo, tmp_path):
     page.close()
 
 
-def test_keyboard_reads_and_clears(server, browser):
+def test_keyboard_reads_and_clears(server, browser, trained_model_path):
     page = browser.new_page()
     page.goto(server)
+    # The page names the model reading (the path given to --model here; "reader (shipped)" by default).
+    page.wait_for_function("document.getElementById('model-card').textContent.length > 0")
+    assert page.text_content("#model-card").startswith(f"Reading with {trained_model_path}: MLP, ")
     page.click("#predict")
     assert "Draw a digit first" in page.text_content("#pad-message")
     draw(page, DIGITS["1"])
