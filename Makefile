@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitocr-installed
 
-.PHONY: setup browser lint data train test test-fast notebook clean
+.PHONY: setup browser postgres lint data train test test-fast notebook clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 browser: setup
 	sh scripts/ensure-browser.sh $(BIN)/python
 
+# The tuning tests start a PostgreSQL server of their own: Debian's programs (installed when root with apt-get).
+postgres: setup
+	sh scripts/ensure-postgres.sh $(BIN)/python
+
 data: setup
 	$(BIN)/digitocr data
 
@@ -30,7 +34,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: setup browser lint
+test: setup browser postgres lint
 	$(BIN)/python -m pytest
 
 test-fast: setup
