@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.digitocr-installed
 
-.PHONY: setup browser lint data train reader test test-fast notebook clean
+.PHONY: setup browser postgres lint data train reader test test-fast notebook clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 # The browser tests need Chromium: Debian's (installed when root with apt-get), else Playwright's own build.
 browser: setup
 	sh scripts/ensure-browser.sh $(BIN)/python
+
+# The tuning tests start a PostgreSQL server of their own: Debian's programs (installed when root with apt-get).
+postgres: setup
+	sh scripts/ensure-postgres.sh $(BIN)/python
 
 data: setup
 	$(BIN)/digitocr data
@@ -35,7 +39,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
-test: setup browser lint
+test: setup browser postgres lint
 	$(BIN)/python -m pytest
 
 test-fast: setup

@@ -1,14 +1,16 @@
-"""Shared fixtures: tiny IDX files the tests write, real MNIST (cached in the user's data folder), models."""
+"""Shared fixtures: tiny IDX files the tests write, real MNIST (in the user's data folder), models, a database."""
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from postgres import ServerError, server
 
 from digitocr.data import MNIST_FILES, ensure_mnist, raw_dir
 
@@ -41,6 +43,16 @@ def tiny_mnist(tmp_path) -> tuple[Path, dict[str, str]]:
         checksums[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
     assert set(checksums) == set(MNIST_FILES)
     return tmp_path, checksums
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a database on a throwaway PostgreSQL server (tests/postgres.py), for the whole session."""
+    try:
+        with server() as url:
+            yield url
+    except ServerError as error:  # never a skip: `make test` installs the server or says what to install
+        pytest.fail(f"no PostgreSQL server for the tuning tests: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

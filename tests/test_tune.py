@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from postgres import DATABASE, createdb
 
 optuna = pytest.importorskip("optuna")
 
@@ -27,6 +29,16 @@ from digitocr.tune import (  # noqa: E402
     trial_config,
     tune,
 )
+from digitocr.tune.study import with_driver  # noqa: E402
+
+README = Path(__file__).parents[1] / "README.md"
+# Workers on a PostgreSQL server run `digitocr tune` itself, as on each machine of the README: on all of MNIST,
+# one epoch a trial and one thread a worker, 6 trials take the two workers 10-33 s together on the 2-core EPYC.
+POSTGRES_TRIALS = 6
+# s: a killed worker's trial is failed once silent for two of these (Optuna's grace period), so the test waits
+# seconds rather than the two minutes of the default; only one worker runs at a time there, so none is failed early.
+KILL_HEARTBEAT = 1
+WORKER_TIMEOUT = 300  # s: one worker's whole search; 33 s at most measured, under load
 
 # A worker as a user would run one, on the first images of each split so a trial takes about a second.
 WORKER = textwrap.dedent("""
@@ -137,6 +149,33 @@ def test_unreachable_storage_is_a_config_error(tmp_path):
         open_study(TuneConfig(storage="nosuchdialect://x/y", out=str(tmp_path)))
 
 
+def test_plain_postgresql_url_names_an_installed_driver(monkeypatch):
+    """SQLAlchemy 2.1 reads postgresql:// as psycopg 3, 2.0 as psycopg2: digitocr names the one installed."""
+    installed = set()
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object() if name in installed else None)
+    url = "postgresql://tuner@db.example:5432/optuna"
+    assert with_driver(url) == url  # neither: left to SQLAlchemy, whose error names the missing module
+    installed.add("psycopg2")
+    assert with_driver(url) == "postgresql+psycopg2://tuner@db.example:5432/optuna"
+    installed.add("psycopg")
+    assert with_driver(url) == "postgresql+psycopg://tuner@db.example:5432/optuna"
+    assert with_driver("postgresql+pg8000://tuner@db/optuna") == "postgresql+pg8000://tuner@db/optuna"  # as asked
+    assert with_driver("sqlite:///tune.db") == "sqlite:///tune.db"
+
+
+def test_missing_postgresql_driver_names_the_extra(tmp_path, monkeypatch, capsys):
+    from digitocr.cli import main
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed (import fails, find_spec gives None)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    url = "postgresql://postgres@127.0.0.1:5439/optuna"
+    assert main(["tune", "--storage", url, "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"digitocr: error: cannot open Optuna storage {url}: psycopg is not installed "
+        "(pip install 'digitocr[tune-postgres]')"
+    )
+
+
 # Slow: real studies on real MNIST.
 
 
@@ -152,7 +191,11 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     outputs = [worker.communicate(timeout=240) for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], [err for _, err in outputs]
 
-    study = open_study(TuneConfig(out=str(tmp_path)))
+    check_shared_study(open_study(TuneConfig(out=str(tmp_path))), trials, [out for out, _ in outputs])
+
+
+def check_shared_study(study, trials: int, printed: list[str]) -> None:
+    """Two workers finished ``trials`` together, each trial once; ``printed``: what each worker wrote."""
     numbers = [trial.number for trial in study.trials]
     assert len(numbers) == len(set(numbers))
     # Together, not twice: N, or one more when both finished a trial at the same moment and each started another.
@@ -160,8 +203,80 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     assert all(trial.state.is_finished() for trial in study.trials)
     assert len({trial.user_attrs["worker"] for trial in study.trials}) == 2  # both workers ran trials
     # Each worker printed a progress line for the trials it ran, and only for those.
-    printed = [line for out, _ in outputs for line in out.splitlines() if line.startswith("trial")]
-    assert sorted(int(line.split()[1]) for line in printed) == sorted(numbers)
+    lines = [line for text in printed for line in text.splitlines() if line.startswith("trial")]
+    assert sorted(int(line.split()[1]) for line in lines) == sorted(numbers)
+
+
+def postgres_worker(url: str, study: str, *flags: str) -> list[str]:
+    """One machine's `digitocr tune` on a shared PostgreSQL study, as the README shows it."""
+    return [
+        "digitocr", "tune", "--storage", url, "--study", study, "--trials", str(POSTGRES_TRIALS),
+        "--max-epochs", "1", "--no-final", "--threads", "1", *flags,
+    ]  # fmt: skip
+
+
+def start_postgres_worker(folder: Path, command: list[str]) -> subprocess.Popen:
+    """``command`` in a folder of its own (its --out), like a worker on a machine of its own."""
+    folder.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", *command], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_readme_shows_the_postgresql_commands_the_tests_run():
+    readme = " ".join(README.read_text().replace("\\\n", " ").split())
+    assert "pip install -e '.[tune-postgres]'" in readme
+    assert shlex.join(createdb(5432, DATABASE)) in readme
+    assert shlex.join(postgres_worker("postgresql://postgres@127.0.0.1:5432/optuna", "mlp-shared")) in readme
+    assert "--heartbeat" in readme
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url, mnist_root):
+    command = postgres_worker(postgres_url, "two-workers")
+    started = time.perf_counter()
+    workers = [start_postgres_worker(tmp_path / f"machine{index}", command) for index in range(2)]
+    outputs = [worker.communicate(timeout=WORKER_TIMEOUT) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], [err for _, err in outputs]
+    print(f"two workers on PostgreSQL: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    # Each worker's progress lines are on its stderr, the summary on stdout.
+    study = open_study(TuneConfig(storage=postgres_url, study="two-workers"))
+    check_shared_study(study, POSTGRES_TRIALS, [err for _, err in outputs])
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_trial_its_trial_runs_again(tmp_path, postgres_url, mnist_root):
+    """SIGKILL leaves the trial "running"; once its heartbeat is two intervals old, the next worker to start a
+    trial marks it failed and runs its parameters again, and the study ends with all its trials counted."""
+    command = postgres_worker(postgres_url, "killed", "--heartbeat", str(KILL_HEARTBEAT))
+    study = open_study(TuneConfig(storage=postgres_url, study="killed"))
+    worker = start_postgres_worker(tmp_path / "machine0", command)
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    finished, training = [], []  # training: running, with all its parameters ("config" is set once they are drawn)
+    while not (finished and training) and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # a trial trains for 1 s or more: one seen starting to train is still training at the kill
+        trials = study.get_trials(deepcopy=False)  # one look, so a trial is not seen running and then finished
+        finished = [trial for trial in trials if trial.state.is_finished()]
+        training = [trial for trial in trials if trial.state.name == "RUNNING" and "config" in trial.user_attrs]
+    worker.kill()
+    _, err = worker.communicate()
+    assert len(training) == 1 and len(counted_trials(study)) < POSTGRES_TRIALS, err
+    killed = training[0].number
+    assert study.trials[killed].state.name == "RUNNING", err  # killed mid-trial: nobody told the storage
+    time.sleep(2 * KILL_HEARTBEAT + 1)  # its last heartbeat is now older than the grace period
+
+    replacement = start_postgres_worker(tmp_path / "machine1", command)
+    _, err = replacement.communicate(timeout=WORKER_TIMEOUT)
+    assert replacement.returncode == 0, err
+    trials = study.trials
+    assert trials[killed].state.name == "FAIL" and "error" not in trials[killed].user_attrs  # failed, not counted
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == killed]
+    counted = {t.number for t in counted_trials(study)}
+    assert len(retries) == 1 and retries[0].number in counted, err  # finished: complete, pruned or diverged
+    assert retries[0].params == trials[killed].params  # the same parameters, run again
+    assert len(counted) == POSTGRES_TRIALS
+    assert all(trial.state.is_finished() for trial in trials)
+    print(f"killed trial {killed}: failed, run again as trial {retries[0].number}", file=sys.stderr)
 
 
 @pytest.mark.slow
@@ -174,8 +289,8 @@ def test_interrupted_study_resumes(tmp_path, mnist_subset):
     deadline = time.monotonic() + 120
     while len(counted_trials(study)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    # Ctrl-C. With trials this short, Optuna's own bookkeeping is a large share of the time and can absorb one
-    # (a user would press it again), so press again while the worker is still running.
+    # Ctrl-C. One stops the worker (within 2 s in 8 tries at random moments, between trials too); press again
+    # while it is still running, as a user would, before calling it stuck.
     for _ in range(3):
         worker.send_signal(signal.SIGINT)
         try:

@@ -249,6 +249,10 @@ class TuneConfig:
     out: str = "tuning"  # folder for the study database, best_config.json, best_model.pth, CSV, plots
     pruner: str = "median"  # median | hyperband | none
     final: bool = True  # retrain the best configuration on all training images and report test accuracy once
+    # seconds between a running trial's "still alive" marks in the storage; a trial silent for twice this long
+    # (its worker was killed outright) is marked failed and runs again. A minute: a killed worker's trial runs
+    # again after 2 minutes, at the cost of one small write a minute per worker.
+    heartbeat: int = 60
     base: TrainConfig = field(default_factory=TrainConfig)  # what the search leaves alone: seed, data, device
 
     def storage_url(self) -> str:
@@ -263,6 +267,7 @@ class TuneConfig:
             (self.max_epochs >= 1, "max epochs must be at least 1"),
             (self.timeout is None or self.timeout > 0, "timeout must be positive"),
             (self.pruner in PRUNERS, f"unknown pruner {self.pruner!r} ({', '.join(PRUNERS)})"),
+            (self.heartbeat >= 1, "heartbeat must be at least 1 second"),
             (self.base.data.val_size >= 1, "tuning needs a validation split (val_size of at least 1)"),
         ]
         for ok, message in checks:

@@ -185,8 +185,9 @@ def _cosine_between(start: float, end: float, fraction: float) -> float:
     return end + (start - end) * (1 + math.cos(math.pi * min(fraction, 1.0))) / 2
 
 
-class _InterruptFlag:
-    """Turns the first Ctrl-C into a flag checked between steps, so a checkpoint is never taken mid-step."""
+class InterruptFlag:
+    """Turns the first Ctrl-C into a flag checked between steps, so a checkpoint is never taken mid-step (and, in
+    a search, between trials: tune.search)."""
 
     def __init__(self):
         self.raised = False
@@ -280,7 +281,7 @@ def fit(
     augment, ema = make_augment(config.augment, config.seed), make_ema(distributed.unwrap(model), config.ema)
 
     model.train()
-    with _InterruptFlag() as interrupt:
+    with InterruptFlag() as interrupt:
         for epoch in range(position.epoch, config.epochs):
             if position.epoch_generator_state is None:
                 position.epoch_generator_state = run.generator.get_state()

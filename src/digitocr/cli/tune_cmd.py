@@ -53,6 +53,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--study", metavar="NAME", help="study name (default digitocr-MODEL)")
     parser.add_argument(
+        "--heartbeat",
+        type=positive_int,
+        default=defaults.heartbeat,
+        metavar="SECONDS",
+        help="a running trial marks itself alive this often; one silent for twice as long (its worker was killed) "
+        f"is marked failed and runs again (default {defaults.heartbeat})",
+    )
+    parser.add_argument(
         "--out", default=defaults.out, metavar="DIR", help=f"where results go (default {defaults.out}/)"
     )
     parser.add_argument(
@@ -101,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         pruner=args.pruner,
         final=args.final,
+        heartbeat=args.heartbeat,
         base=base,
     )
     config.validate()

@@ -20,11 +20,11 @@ from digitocr.config import TrainConfig, TuneConfig
 from digitocr.data import MNISTData, Split, load_mnist
 from digitocr.data.sources import Log, silent
 from digitocr.errors import ConfigError, DigitOCRError, TrainingDiverged, TrainingInterrupted
-from digitocr.training import EpochStats, TrainCallbacks
+from digitocr.training import EpochStats, InterruptFlag, TrainCallbacks
 from digitocr.tune.figures import save_plots
 from digitocr.tune.results import write_trials_csv
 from digitocr.tune.space import check_model, default_params, trial_config
-from digitocr.tune.study import counted_trials, open_study, stop_when_budget_reached
+from digitocr.tune.study import counted_trials, open_study, run_again, stop_when_budget_reached
 
 
 @dataclass
@@ -127,6 +127,8 @@ def tune(
         def objective(trial) -> float:
             try:
                 config = space(trial, settings)
+                if ctrl_c.raised:  # pressed between trials: this one is cut short before it starts
+                    raise KeyboardInterrupt
                 trial.set_user_attr("config", config.to_dict())
                 trial.set_user_attr("worker", worker)
                 result = train(
@@ -140,7 +142,7 @@ def tune(
                     # train() saved a checkpoint of this trial; a search has no use for it.
                     Path(interrupted.checkpoint_path).unlink(missing_ok=True)
                 # This trial ends as failed; the same parameters run first when the study resumes.
-                trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                run_again(trial.study, trial)
                 raise TuningInterrupted(settings.study_name(), settings.storage_url()) from None
             trial.set_user_attr("epochs_run", len(result.history.epochs))
             return result.val_accuracy
@@ -148,10 +150,16 @@ def tune(
         callbacks = [stop_when_budget_reached(settings.trials)]
         if on_trial is not None:
             callbacks.append(on_trial)
-        # A diverging trial is marked failed and the search goes on; any other error stops it.
-        study.optimize(
-            objective, n_trials=remaining, timeout=settings.timeout, callbacks=callbacks, catch=(TrainingDiverged,)
-        )
+        # Ctrl-C outside a trial's training waits for the next trial to start: landing in Optuna's own code, it
+        # could leave the heartbeat thread Optuna has just started never joined, and the process hanging at exit
+        # (Optuna 5.0). A Ctrl-C pressed while one is held stops at once.
+        with InterruptFlag() as ctrl_c:
+            # A diverging trial is marked failed and the search goes on; any other error stops it.
+            study.optimize(
+                objective, n_trials=remaining, timeout=settings.timeout, callbacks=callbacks, catch=(TrainingDiverged,)
+            )
+            if ctrl_c.raised:  # pressed after the last trial
+                raise TuningInterrupted(settings.study_name(), settings.storage_url())
     search_seconds = time.perf_counter() - started
     return _finish(study, settings, out, search_seconds, log, train)
 

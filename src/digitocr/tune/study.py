@@ -1,11 +1,13 @@
 """The Optuna study a search runs in: its storage (shared by every worker), sampler and pruner, and its budget.
 
-A trial counts towards the budget when it completed, was pruned or diverged; one cut short by Ctrl-C runs again.
+A trial counts towards the budget when it completed, was pruned or diverged; one cut short by Ctrl-C, or whose
+worker was killed outright (no heartbeat for two intervals), runs again.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +26,26 @@ PRUNERS = {
 }
 
 
+# A plain postgresql:// URL means a different driver to each SQLAlchemy (psycopg2 for 2.0, psycopg 3 for 2.1):
+# name the one that is installed, so the URL works with either; digitocr[tune-postgres] installs psycopg 3.
+POSTGRES_DRIVERS = ("psycopg", "psycopg2")
+POSTGRES_EXTRA = "pip install 'digitocr[tune-postgres]'"
+
+
+def with_driver(url: str) -> str:
+    """``url`` with an installed PostgreSQL driver named, when it is a plain ``postgresql://`` one."""
+    if url.startswith("postgresql://"):
+        for driver in POSTGRES_DRIVERS:
+            if importlib.util.find_spec(driver) is not None:
+                return url.replace("postgresql://", f"postgresql+{driver}://", 1)
+    return url
+
+
+def run_again(study, trial) -> None:
+    """Enqueue a cut-short trial's parameters, so they are the next ones a worker of the study runs."""
+    study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+
 def open_study(settings: TuneConfig):
     """Create the study, or load it when it exists (resume; other workers)."""
     import optuna
@@ -37,20 +59,33 @@ def open_study(settings: TuneConfig):
     storage = None
     for attempt in range(3):
         try:
-            # No heartbeats: a Ctrl-C while Optuna starts its heartbeat thread leaves that thread running and
-            # the process hanging at exit (Optuna 5.0). A killed worker's trial stays "running" and is ignored.
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                # Heartbeats: a worker killed outright leaves its trial "running"; once it has been silent for
+                # two heartbeats (Optuna's default grace period), the next worker to start a trial marks it
+                # failed and runs its parameters again. (Ctrl-C never lands inside Optuna: see tune.search.)
+                storage = optuna.storages.RDBStorage(
+                    with_driver(url),
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=settings.heartbeat,
+                    heartbeat_stale_trial_callback=run_again,
+                )
             break
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as error:
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.OperationalError,
+            sqlalchemy.exc.ProgrammingError,
+        ) as error:
             # Workers starting together on a new database race to create its tables: the loser tries again.
+            # (PostgreSQL says so as IntegrityError or ProgrammingError: both seen with 4 workers at once.)
             if attempt == 2:
                 raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
             time.sleep(1 + attempt)
-        except ImportError as error:  # e.g. postgresql:// without a PostgreSQL driver installed
-            raise ConfigError(
-                f"cannot open Optuna storage {url}: {error} (pip install the database's driver, "
-                f"e.g. psycopg2-binary or pymysql)".splitlines()[0]
-            ) from None
+        except ImportError as error:  # a database URL whose driver is not installed
+            missing = getattr(error.__cause__, "name", None) or "its driver"
+            ours = url.startswith(("postgresql://", "postgresql+psycopg://"))  # what the extra installs
+            install = POSTGRES_EXTRA if ours else "pip install the driver the URL names"
+            raise ConfigError(f"cannot open Optuna storage {url}: {missing} is not installed ({install})") from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
             raise ConfigError(f"cannot open Optuna storage {url}: {error}".splitlines()[0]) from None
     pruner = PRUNERS[settings.pruner](optuna, settings)
