@@ -5,13 +5,8 @@
 # Usage: scripts/ensure-browser.sh PYTHON   (the venv's python, which has Playwright)
 set -u
 python=${1:-python3}
-found() { "$python" tests/browser.py 2>/dev/null; }
-found && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "make test: installing Debian's chromium for the browser tests" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) && found && exit 0
-fi
-if "$python" -m playwright install chromium >/dev/null 2>&1 && found; then
+sh scripts/ensure-debian-package.sh chromium "the browser tests" "$python" tests/browser.py && exit 0
+if "$python" -m playwright install chromium >/dev/null 2>&1 && "$python" tests/browser.py 2>/dev/null; then
     exit 0
 fi
 echo "make test: no browser for the browser tests: install Debian's chromium (sudo apt-get install chromium)" \

@@ -5,12 +5,7 @@
 # Usage: scripts/ensure-postgres.sh PYTHON   (any python 3; tests/postgres.py needs only the standard library)
 set -u
 python=${1:-python3}
-found() { "$python" tests/postgres.py 2>/dev/null; }
-found && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "make test: installing Debian's postgresql for the tuning tests" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) && found && exit 0
-fi
+sh scripts/ensure-debian-package.sh postgresql "the tuning tests" "$python" tests/postgres.py && exit 0
 echo "make test: no PostgreSQL server programs (initdb, pg_ctl) for the tuning tests: install Debian's postgresql" \
      "(sudo apt-get install postgresql) or put your PostgreSQL's bin folder on PATH, then run make test again" >&2
 exit 1
