@@ -32,12 +32,17 @@ class TorchBackend:
             return self.model(batch.to(self.device)).softmax(1).float().cpu().numpy()
 
 
-def make_backend(model_path: str | os.PathLike, device: str | None = None, backend: str = "torch"):
-    """The backend that runs ``model_path`` (see ``catalog.resolve_model`` for how a model argument picks one)."""
+def make_backend(
+    model_path: str | os.PathLike, device: str | None = None, backend: str = "torch", threads: int | None = None
+):
+    """The backend that runs ``model_path`` (see ``catalog.resolve_model`` for how a model argument picks one).
+
+    ``threads``: onnxruntime's threads for this model (None: its default, every core); torch's are set for the
+    whole process (``parallel.limit_threads``)."""
     if backend == "torch":
         return TorchBackend(model_path, device)
     if backend == "onnx":
         from digitocr.reading.onnx_backend import OnnxBackend  # written with the export issue
 
-        return OnnxBackend(model_path)
+        return OnnxBackend(model_path, threads=threads)
     raise ConfigError(f"unknown backend {backend!r} (torch, onnx)")

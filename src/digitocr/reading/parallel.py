@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import multiprocessing
+import os
 import signal
+import sys
 import weakref
 from collections.abc import Callable
 
@@ -32,14 +34,27 @@ MIN_SHARE = 32  # fewer pictures per process than this are read by the caller al
 
 def limit_threads(count: int = 1):
     """Let this process use ``count`` threads for torch's operators and numpy's BLAS -> a function that puts
-    the previous limits back."""
+    the previous limits back.
+
+    torch is not imported for it (a second or two, where the ONNX reader needs none): if it is not loaded yet,
+    OMP_NUM_THREADS says the limit to it, and to helper processes started from here, when it loads.
+    """
     from threadpoolctl import threadpool_limits
 
     blas = threadpool_limits(count, user_api="blas")
-    try:
-        import torch
-    except ImportError:  # the ONNX reader runs without torch
-        return blas.restore_original_limits
+    torch = sys.modules.get("torch")
+    if torch is None:
+        before_env = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(count)
+
+        def restore_env() -> None:
+            blas.restore_original_limits()
+            if before_env is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before_env
+
+        return restore_env
     before = torch.get_num_threads()
     torch.set_num_threads(count)
 

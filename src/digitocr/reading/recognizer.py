@@ -27,8 +27,9 @@ from digitocr.reading.results import ReadResult
 class Recognizer:
     """Reads digits in pictures with one trained model: ``model_path`` a model file (``.pth``, or ``.onnx`` read by
     onnxruntime), a shipped model's name, or None for the reader that ships with the package. ``backend``
-    ``auto`` reads ``.onnx`` files and, where torch is not installed, the shipped reader's ONNX copy with
-    onnxruntime, and everything else with torch.
+    ``auto`` reads ``.onnx`` files, and the shipped reader's ONNX copy wherever onnxruntime is installed, with
+    onnxruntime, and everything else with torch (``catalog.resolve_model``). ``threads``: onnxruntime's threads
+    (default: all cores; one per process with workers).
 
     ``workers`` > 1 reads large batches (``read_many``, ``read_each``) in that many processes: this one and
     ``workers - 1`` helpers with one thread each (``parallel.py``). The helpers start with the first such batch
@@ -44,6 +45,7 @@ class Recognizer:
         backend: str = "auto",
         config: ReadingConfig | None = None,
         workers: int = 1,
+        threads: int | None = None,
     ):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -55,7 +57,9 @@ class Recognizer:
         source = resolve_model(model_path, backend)
         self.model_path, self.model_label = source.path, source.label
         self.config = config or ReadingConfig()
-        self.backend = make_backend(self.model_path, device, source.backend)
+        # With workers every process reads on one core: onnxruntime's own threads would fight over them.
+        threads = threads if threads is not None else (1 if workers > 1 else None)
+        self.backend = make_backend(self.model_path, device, source.backend, threads)
         self.workers, self._device, self._backend_name = workers, device, source.backend
         self._pool = None
 
@@ -78,7 +82,12 @@ class Recognizer:
         if self._pool is None or self._pool.closed:  # closed: after an interruption or a dead helper
             # Each helper builds its own one-process reader with this reader's model and settings.
             make_reader = functools.partial(
-                Recognizer, self.model_path, device=self._device, backend=self._backend_name, config=self.config
+                Recognizer,
+                self.model_path,
+                device=self._device,
+                backend=self._backend_name,
+                config=self.config,
+                threads=1,
             )
             self._pool = ReadingPool(self.workers, make_reader)
         return self._pool
