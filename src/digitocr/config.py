@@ -25,6 +25,13 @@ IMAGE_SIZE = 28  # MNIST images are 28x28 pixels, one channel
 DIGIT_BOX = 20  # MNIST digits were scaled to fit a 20x20 box inside the 28x28 image (LeCun et al.)
 NUM_CLASSES = 10
 CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
+# The line model (``models.LineModel``) reads a line of digits normalised to LINE_HEIGHT rows, width as it comes,
+# and gives one column of class scores per LINE_STRIDE input columns: the 10 digits, then the CTC blank.
+LINE_HEIGHT = 32
+LINE_INK_HEIGHT = 24  # rows the tallest ink of a line fills once normalised: MNIST's 20 of 28, scaled to 32
+LINE_STRIDE = 4  # input columns per output column: a digit 16-24 px wide gets 4-6 columns, room for CTC's blanks
+BLANK = NUM_CLASSES  # the CTC blank's class index, after the digits (so digit d keeps index d)
+MAX_LINE_DIGITS = 12  # the longest number the line model is trained on
 
 DEFAULT_MODEL_PATH = "trained_model.pth"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # what --device takes everywhere, and cuda:N
@@ -52,7 +59,10 @@ class ModelConfig:
     activation: str = "relu"  # relu | gelu | silu | tanh
     dropout: float = 0.0  # probability, applied after each hidden activation
     batch_norm: bool = False  # BatchNorm1d after each hidden linear layer
-    channels: tuple[int, ...] = (32, 64, 128)  # CNN only: conv widths per block (each block halves the size)
+    channels: tuple[int, ...] = (32, 64, 128)  # CNN and line model: conv widths per block (each halves the height)
+    # Line model only: widths of the 1-D convolutions over its columns, after the 2-D blocks (each sees 5
+    # columns, 20 input pixels: a digit and its neighbours' edges).
+    context: tuple[int, ...] = (128, 128)
 
 
 @dataclass
@@ -87,12 +97,24 @@ class AugmentConfig:
 
 
 @dataclass
+class LinesConfig:
+    """The lines of digits the line model is trained on, made on the fly from MNIST digits (``data.lines``)."""
+
+    lines_per_epoch: int = 40_000  # training lines drawn per epoch (an epoch is a schedule unit here, not a pass)
+    min_digits: int = 0  # digits per line drawn uniformly in [min_digits, max_digits]; 0: some lines are blank
+    max_digits: int = MAX_LINE_DIGITS
+    val_lines: int = 2_000  # validation lines from the validation split's digits, fixed per seed; pick the epoch
+    test_lines: int = 5_000  # test lines from the test split's digits for the final report
+
+
+@dataclass
 class TrainConfig:
     """One training run: model, data, optimiser and schedule. Defaults are the tuned fast route to 98 %."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    lines: LinesConfig = field(default_factory=LinesConfig)  # the line model's training lines; others ignore it
     epochs: int = 4
     batch_size: int = 256
     optimizer: str = "sgd"  # sgd | adam | adamw
@@ -120,7 +142,8 @@ class TrainConfig:
         model = _build(ModelConfig, values.pop("model", {}), "model")
         data = _build(DataConfig, values.pop("data", {}), "data")
         augment = _build(AugmentConfig, values.pop("augment", {}), "augment")
-        config = _build(cls, values, "train", model=model, data=data, augment=augment)
+        lines = _build(LinesConfig, values.pop("lines", {}), "lines")
+        config = _build(cls, values, "train", model=model, data=data, augment=augment, lines=lines)
         config.validate()
         return config
 
@@ -181,6 +204,13 @@ class TrainConfig:
                 len(self.model.channels) >= 1 and all(width >= 1 for width in self.model.channels),
                 "CNN channels must be positive",
             ),
+            (all(width >= 1 for width in self.model.context), "line model context widths must be positive"),
+            (self.lines.lines_per_epoch >= 1, "lines per epoch must be at least 1"),
+            (
+                0 <= self.lines.min_digits <= self.lines.max_digits <= MAX_LINE_DIGITS,
+                f"digits per line must satisfy 0 <= min <= max <= {MAX_LINE_DIGITS}",
+            ),
+            (min(self.lines.val_lines, self.lines.test_lines) >= 0, "validation and test lines must not be negative"),
             (0 <= self.ema < 1, "EMA decay must be in [0, 1)"),
             (
                 min(
@@ -212,7 +242,7 @@ class TrainConfig:
 class Setting(NamedTuple):
     """Where a flat setting name points in a TrainConfig."""
 
-    section: str | None  # "model", "data", "augment", or None for TrainConfig's own fields
+    section: str | None  # "model", "data", "augment", "lines", or None for TrainConfig's own fields
     field: str
     type: Any  # the field's type, for _checked
 
@@ -220,7 +250,7 @@ class Setting(NamedTuple):
 def _flat_settings() -> dict[str, Setting]:
     """Flat name -> Setting, for every field of TrainConfig and of its sections (``model`` is ModelConfig.name)."""
     names: dict[str, Setting] = {}
-    sections = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig}
+    sections = {"model": ModelConfig, "data": DataConfig, "augment": AugmentConfig, "lines": LinesConfig}
     for section, kind in [*sections.items(), (None, TrainConfig)]:
         types_of = typing.get_type_hints(kind)
         for item in dataclasses.fields(kind):

@@ -1,4 +1,5 @@
-"""The classifiers: pure ``nn.Module``s that map pixels (N, 1, 28, 28) in [0, 1] to logits (N, 10).
+"""The models: pure ``nn.Module``s. The classifiers map pixels (N, 1, 28, 28) in [0, 1] to logits (N, 10); the
+line model maps a line of digits (N, 1, 32, W) to logits per column (N, W // 4, 11), read with CTC.
 
 Standardisation lives inside each model, so every caller (training, predict, the server, ONNX export)
 feeds the same thing. ``MODELS`` maps a config's ``name`` to its class; tests run over the registry.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from digitocr.config import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
+from digitocr.config import BLANK, IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
 from digitocr.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -90,7 +91,64 @@ class CNN(nn.Module):
         return self.head(self.dropout(features))
 
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
+class LineModel(nn.Module):
+    """Reads a line of digits without cutting it (CNN + CTC): standardise, 2-D conv blocks that halve the height
+    each (the first two also halve the width: one output column per ``LINE_STRIDE`` input columns), the remaining
+    rows stacked into one feature vector per column, 1-D convolutions along the line (``context``: what a column
+    knows of its neighbours), and per column the logits of the 10 digits and the CTC blank (index ``BLANK``).
+    """
+
+    SETTINGS = ("channels", "context", "activation", "dropout")  # the ModelConfig fields it is built from
+    WIDTH_POOLS = 2  # blocks that also halve the width: 2 ** 2 == LINE_STRIDE
+    CONTEXT_KERNEL = 5  # columns each 1-D convolution sees: 20 input pixels, about one digit
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {config.activation!r} ({', '.join(ACTIVATIONS)})")
+        if not self.WIDTH_POOLS <= len(config.channels) or 2 ** len(config.channels) > LINE_HEIGHT:
+            raise ConfigError(
+                f"a line model needs {self.WIDTH_POOLS} to {LINE_HEIGHT.bit_length() - 1} conv blocks, "
+                f"got {len(config.channels)}"
+            )
+        self.standardize = Standardize()
+        blocks: list[nn.Module] = []
+        width = 1
+        for index, channels in enumerate(config.channels):
+            pool = (2, 2) if index < self.WIDTH_POOLS else (2, 1)
+            blocks += [
+                nn.Conv2d(width, channels, 3, padding=1, bias=False),  # batch norm's shift stands in for a bias
+                nn.BatchNorm2d(channels),
+                ACTIVATIONS[config.activation](),
+                nn.MaxPool2d(pool),
+            ]
+            width = channels
+        self.blocks = nn.Sequential(*blocks)
+        features = width * (LINE_HEIGHT >> len(config.channels))  # the rows left, stacked per column
+        context: list[nn.Module] = []
+        for channels in config.context:
+            context += [
+                nn.Conv1d(features, channels, self.CONTEXT_KERNEL, padding=self.CONTEXT_KERNEL // 2, bias=False),
+                nn.BatchNorm1d(channels),
+                ACTIVATIONS[config.activation](),
+            ]
+            features = channels
+        self.context = nn.Sequential(*context)
+        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
+        self.head = nn.Conv1d(features, BLANK + 1, 1)  # a linear layer per column
+
+    def forward(self, x: Tensor) -> Tensor:  # (N, 1, 32, W) in [0, 1] -> (N, W // 4, 11) logits
+        features = self.blocks(self.standardize(x))  # (N, C, h, W // 4)
+        columns = features.flatten(1, 2)  # (N, C * h, W // 4)
+        return self.head(self.dropout(self.context(columns))).transpose(1, 2)
+
+
+MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN, "line": LineModel}
+LINE_MODELS = frozenset({"line"})  # models that read whole lines (CTC) rather than classify one digit
+
+
+def reads_lines(config: ModelConfig) -> bool:
+    return config.name in LINE_MODELS
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -102,6 +160,11 @@ def build_model(config: ModelConfig) -> nn.Module:
 def architecture(config: ModelConfig) -> dict:
     """The settings ``config.name``'s model is built from (what a model card or listing shows), by field name."""
     return {name: getattr(config, name) for name in MODELS[config.name].SETTINGS}
+
+
+def output_columns(width: int) -> int:
+    """Columns of logits the line model gives for an input ``width`` pixels wide."""
+    return width // LINE_STRIDE
 
 
 def count_parameters(model: nn.Module) -> int:
