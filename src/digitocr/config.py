@@ -29,6 +29,7 @@ CLASS_NAMES = tuple(str(digit) for digit in range(NUM_CLASSES))
 # and gives one column of class scores per LINE_STRIDE input columns: the 10 digits, then the CTC blank.
 LINE_HEIGHT = 32
 LINE_INK_HEIGHT = 24  # rows the tallest ink of a line fills once normalised: MNIST's 20 of 28, scaled to 32
+LINE_SIDE_MARGIN = 4  # columns of paper left and right of a line's ink once normalised: room for CTC's first blank
 LINE_STRIDE = 4  # input columns per output column: a digit 16-24 px wide gets 4-6 columns, room for CTC's blanks
 BLANK = NUM_CLASSES  # the CTC blank's class index, after the digits (so digit d keeps index d)
 MAX_LINE_DIGITS = 12  # the longest number the line model is trained on

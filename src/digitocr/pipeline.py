@@ -15,10 +15,10 @@ from digitocr.config import DEFAULT_MODEL_PATH, TrainConfig
 from digitocr.data import MNISTData, load_mnist
 from digitocr.data.sources import Log, silent
 from digitocr.devices import resolve_device
-from digitocr.evaluation import evaluate
+from digitocr.evaluation import evaluate, evaluate_lines
 from digitocr.inference import ShiftTTA, accuracy
 from digitocr.modelfile import save_model, writable_model_path
-from digitocr.models import build_model
+from digitocr.models import build_model, reads_lines
 from digitocr.training import History, TrainCallbacks, default_checkpoint_path, fit
 
 
@@ -54,6 +54,18 @@ class TrainResult:
             ],
             "config": self.config.to_dict(),
         }
+
+
+def _final_metrics(model, data: MNISTData, config: TrainConfig, history: History, evaluate_test: bool, device):
+    """(test metrics, validation accuracy) of the finished model; the test split only if ``evaluate_test``."""
+    if reads_lines(config.model):
+        metrics = evaluate_lines(model, data.test, config.lines) if evaluate_test else {"test_accuracy": math.nan}
+        # The validation lines are the training run's own; the best epoch's score is the model's.
+        best = history.epochs[history.best_epoch - 1].val_accuracy if history.best_epoch else math.nan
+        return {"per_class": {}, **metrics}, best
+    reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
+    metrics = evaluate(reported, data.test) if evaluate_test else {"test_accuracy": math.nan, "per_class": {}}
+    return metrics, accuracy(reported, data.val.to(device))
 
 
 @distributed.peers_watched()  # a rank that dies mid-run: one line on the others, and rank 0 saves nothing
@@ -102,9 +114,7 @@ def train(
         model_path=model_target,
     )
     train_seconds = time.perf_counter() - started
-    reported = ShiftTTA(model) if config.tta else model  # the saved model stays the plain one
-    metrics = evaluate(reported, data.test) if evaluate_test else {"test_accuracy": math.nan, "per_class": {}}
-    val_accuracy = accuracy(reported, data.val.to(device))
+    metrics, val_accuracy = _final_metrics(model, data, config, history, evaluate_test, device)
     model_path = None
     if out is not None and distributed.is_main():
         model_path = save_model(
@@ -116,6 +126,7 @@ def train(
                 "test_accuracy": metrics["test_accuracy"],
                 "val_accuracy": val_accuracy,
                 "per_class": metrics["per_class"],
+                **{name: metrics[name] for name in ("digit_error_rate", "per_length") if name in metrics},
                 "train_seconds": train_seconds,
                 "epochs": len(history.epochs),
                 "history": history.to_list(),

@@ -11,8 +11,10 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +24,19 @@ from torch.optim.adamw import adamw
 from torch.optim.sgd import sgd
 
 from digitocr import distributed
-from digitocr.config import TrainConfig
+from digitocr.config import BLANK, LINE_STRIDE, TrainConfig
 from digitocr.data import MNISTData, shuffled_batches
 from digitocr.data.augment import make_augment
+from digitocr.data.lines import LineBatch, fixed_lines, make_lines
 from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 from digitocr.files import write_atomically
-from digitocr.inference import accuracy
+from digitocr.inference import accuracy, line_accuracy
 from digitocr.machine import cpu_flags
+from digitocr.models import reads_lines
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
+VAL_LINES_SEED = 2  # added to the run's seed: the validation lines, fixed for a seed, never the training ones
 
 
 @dataclass
@@ -237,6 +242,77 @@ class _Best:
 
 
 @dataclass
+class Task:
+    """What ``fit`` trains a model on: the examples per epoch, their batches, the loss and the validation score
+    that picks the epoch. Digits for the classifiers, lines made on the fly for the line model."""
+
+    size: int  # training examples per epoch, all ranks together
+    # (batch size, the epoch's generator, batches to skip) -> (inputs, targets) per step
+    batches: Callable[[int, torch.Generator, int], Iterator[tuple[torch.Tensor, Any]]]
+    loss: Callable[[torch.Tensor, Any], torch.Tensor]  # (float32 logits, targets) -> scalar
+    validate: Callable[[nn.Module], float]  # higher is better; NaN without a validation split
+    examples: Callable[[Any], int]  # examples in a batch's targets, for the progress bar
+
+
+def make_task(data: MNISTData, config: TrainConfig, device: torch.device) -> Task:
+    return (_line_task if reads_lines(config.model) else _digit_task)(data, config, device)
+
+
+def _digit_task(data: MNISTData, config: TrainConfig, device: torch.device) -> Task:
+    train, val = data.train.to(device), data.val.to(device)
+    augment = make_augment(config.augment, config.seed)  # off by default; a resumed run draws fresh distortions
+
+    def batches(batch_size: int, generator: torch.Generator, skip: int):
+        for images, labels in shuffled_batches(train, batch_size, generator, skip=skip, shard=distributed.shard):
+            yield augment(images), labels
+
+    return Task(
+        size=len(train),
+        batches=batches,
+        loss=lambda logits, labels: F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing),
+        validate=lambda model: accuracy(model, val),
+        examples=len,
+    )
+
+
+def _line_task(data: MNISTData, config: TrainConfig, device: torch.device) -> Task:
+    """Lines drawn on the fly from the training digits; each step's lines come from a generator seeded by the
+    epoch's seed and the step, so a resumed run skips steps without drawing them. Validation lines are drawn
+    once, from the validation digits."""
+    lines = config.lines
+    val = list(fixed_lines(data.val, lines.val_lines, lines, config.seed + VAL_LINES_SEED)) if len(data.val) else []
+
+    def batches(batch_size: int, generator: torch.Generator, skip: int):
+        epoch_seed = int(torch.randint(2**62, (1,), generator=generator))
+        for step in range(skip, distributed.shard_size(lines.lines_per_epoch) // batch_size):
+            step_generator = torch.Generator().manual_seed(
+                epoch_seed + step * distributed.world_size() + distributed.rank()
+            )
+            batch = make_lines(data.train, batch_size, lines, step_generator).to(device)
+            yield batch.images, batch
+
+    def loss(logits: torch.Tensor, batch: LineBatch) -> torch.Tensor:
+        # zero_infinity: a line too cramped for its digits (fewer columns than CTC needs) teaches nothing
+        # rather than stopping training with an infinite loss.
+        return F.ctc_loss(
+            logits.log_softmax(-1).transpose(0, 1),  # (T, N, 11)
+            batch.targets,
+            batch.widths // LINE_STRIDE,
+            batch.lengths,
+            blank=BLANK,
+            zero_infinity=True,
+        )
+
+    return Task(
+        size=lines.lines_per_epoch,
+        batches=batches,
+        loss=loss,
+        validate=lambda model: line_accuracy(model, val),
+        examples=len,
+    )
+
+
+@dataclass
 class _Run:
     """What one call of ``fit`` trains with, built once: the parts every step and every checkpoint need."""
 
@@ -272,13 +348,12 @@ def fit(
     """
     callbacks = callbacks or TrainCallbacks()
     device = next(model.parameters()).device
-    train, val = data.train.to(device), data.val.to(device)
-    run = _start(model, config, len(train), device, checkpoint_path, model_path)
+    task = make_task(data, config, device)
+    run = _start(model, config, task.size, device, checkpoint_path, model_path)
     history, position, best = History(), _Position(), _Best()
     if resume_from is not None:
         _restore(resume_from, run, history, position, best)
-    # Off by default. A resumed run restarts the EMA from the resumed weights and draws fresh distortions.
-    augment, ema = make_augment(config.augment, config.seed), make_ema(distributed.unwrap(model), config.ema)
+    ema = make_ema(distributed.unwrap(model), config.ema)  # off by default; a resumed run restarts it
 
     model.train()
     with InterruptFlag() as interrupt:
@@ -288,21 +363,18 @@ def fit(
             run.generator.set_state(position.epoch_generator_state)
             callbacks.on_epoch_start(epoch + 1, run.steps_per_epoch)
             started = time.perf_counter()
-            batches = shuffled_batches(
-                train, run.batch_size, run.generator, skip=position.step_in_epoch, shard=distributed.shard
-            )
-            for images, labels in batches:
+            for inputs, targets in task.batches(run.batch_size, run.generator, position.step_in_epoch):
                 if interrupt.raised:
                     raise TrainingInterrupted(str(_save_checkpoint(run, history, position, best)))
                 step = epoch * run.steps_per_epoch + position.step_in_epoch
-                loss_value = _train_step(run, step, augment(images), labels)
+                loss_value = _train_step(run, task, step, inputs, targets)
                 if ema is not None:
                     ema.update(distributed.unwrap(model))
                 position.loss_sum += loss_value
                 position.step_in_epoch += 1
-                callbacks.on_step(position.step_in_epoch, loss_value, len(labels))
+                callbacks.on_step(position.step_in_epoch, loss_value, task.examples(targets))
             evaluated = distributed.unwrap(model) if ema is None else ema.module  # with EMA: the average
-            val_accuracy = accuracy(evaluated, val)
+            val_accuracy = task.validate(evaluated)
             model.train()
             stats = EpochStats(
                 epoch=epoch + 1,
@@ -325,6 +397,7 @@ def fit(
 
 
 def _start(model, config: TrainConfig, train_size: int, device, checkpoint_path, model_path) -> _Run:
+    """``train_size``: examples per epoch, all ranks together."""
     # Under torchrun each rank takes batch_size / world_size images of its shard per step: the same global
     # batch, steps per epoch and schedule as one process.
     batch_size = distributed.local_batch_size(config.batch_size)
@@ -344,13 +417,13 @@ def _start(model, config: TrainConfig, train_size: int, device, checkpoint_path,
     )
 
 
-def _train_step(run: _Run, step: int, images: torch.Tensor, labels: torch.Tensor) -> float:
+def _train_step(run: _Run, task: Task, step: int, inputs: torch.Tensor, targets: Any) -> float:
     """One optimisation step at the schedule's learning rate -> its loss; a loss that is not finite stops training."""
     config, optimizer = run.config, run.optimizer
     optimizer.lr = learning_rate(config, step, run.total_steps)
-    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=run.bf16):
-        logits = run.model(images)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        logits = run.model(inputs)
+    loss = task.loss(logits.float(), targets)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

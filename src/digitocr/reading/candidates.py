@@ -7,6 +7,7 @@ Pictures whose working images have the same size go through the stages together 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,17 +57,23 @@ def prepare_many(sources, config: ReadingConfig = ReadingConfig()) -> list[list[
 
 def prepare_loaded(loaded: list[tuple[np.ndarray, tuple]], config: ReadingConfig) -> list[list[Candidate]]:
     """``load_working_many``'s working images and mappings -> the digit candidates of each."""
+    return per_stack(loaded, lambda greys, mappings: candidates_in(greys, mappings, config))
+
+
+def per_stack(loaded: list[tuple[np.ndarray, tuple]], find: Callable[[np.ndarray, list], list]) -> list:
+    """``find(greys (N, H, W), mappings)`` -> one answer per picture, run on stacks of same-sized working images
+    of about ``STACK_PIXELS`` pixels each; the answers come back in the pictures' order."""
     by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, (grey, _) in enumerate(loaded):
         by_size[grey.shape].append(index)
-    found: list[list[Candidate]] = [[] for _ in loaded]
+    found: list = [None] * len(loaded)
     for (height, width), indices in by_size.items():
         chunk = max(1, STACK_PIXELS // (height * width))
         for start in range(0, len(indices), chunk):
             part = indices[start : start + chunk]
             mappings = [loaded[i][1] for i in part]
-            for index, candidates in zip(part, candidates_in(np.stack([loaded[i][0] for i in part]), mappings, config)):
-                found[index] = candidates
+            for index, answer in zip(part, find(np.stack([loaded[i][0] for i in part]), mappings)):
+                found[index] = answer
     return found
 
 
@@ -106,7 +113,7 @@ def candidates_in(
     )
     plausible, strokes = plausible_digits(images, config)
     made = iter(
-        Candidate(_input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
+        Candidate(input_box(piece.box, mappings[picture]), image, bool(ok), float(stroke))
         for (picture, piece), image, ok, stroke in zip(pieces, images, plausible, strokes)
     )
     found_per_picture = []
@@ -120,7 +127,7 @@ def candidates_in(
     return found_per_picture
 
 
-def _input_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[int, int, int, int]:
+def input_box(box: tuple[int, int, int, int], mapping: tuple[float, float, int]) -> tuple[int, int, int, int]:
     """A working-image box (x0, y0, x1, y1) -> x, y, w, h in the input picture's pixels (``load_working``)."""
     x0, y0, x1, y1 = box
     sx, sy, margin = mapping

@@ -35,7 +35,7 @@ def reading_of(candidates: list[Candidate], config: ReadingConfig) -> ReadResult
         for c, is_sure in zip(chosen, sure)
         if is_sure or in_a_number
     ]
-    return ReadResult("".join(str(d.digit) for d in digits), digits)
+    return ReadResult.one_line(digits)
 
 
 def choose(whole: Candidate, config: ReadingConfig) -> list[Candidate]:

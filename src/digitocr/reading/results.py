@@ -29,12 +29,41 @@ class DigitReading:
 
 
 @dataclass
-class ReadResult:
-    text: str  # the digits left to right; "" when none were found
+class LineReading:
+    text: str  # the line's digits, left to right
+    box: tuple[int, int, int, int]  # x, y, w, h of its digits in the input picture's pixels
     digits: list[DigitReading]
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "digits": [digit.to_dict() for digit in self.digits]}
+        return {"text": self.text, "box": list(self.box), "digits": [digit.to_dict() for digit in self.digits]}
+
+
+@dataclass
+class ReadResult:
+    text: str  # the digits of each line left to right, lines top to bottom joined by "\n"; "" when none were found
+    digits: list[DigitReading]  # every line's digits, in reading order
+    lines: list[LineReading] = field(default_factory=list)  # the lines that hold digits, top to bottom
+
+    @classmethod
+    def of_lines(cls, lines: list[LineReading]) -> ReadResult:
+        lines = [line for line in lines if line.digits]
+        return cls("\n".join(line.text for line in lines), [d for line in lines for d in line.digits], lines)
+
+    @classmethod
+    def one_line(cls, digits: list[DigitReading]) -> ReadResult:
+        """Digits read as one line (the classifier path): the line's box is the union of theirs."""
+        if not digits:
+            return cls("", [], [])
+        x0, y0 = min(d.box[0] for d in digits), min(d.box[1] for d in digits)
+        x1, y1 = max(d.box[0] + d.box[2] for d in digits), max(d.box[1] + d.box[3] for d in digits)
+        return cls.of_lines([LineReading("".join(str(d.digit) for d in digits), (x0, y0, x1 - x0, y1 - y0), digits)])
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "digits": [digit.to_dict() for digit in self.digits],
+            "lines": [line.to_dict() for line in self.lines],
+        }
 
 
 def pack_answers(answers: list) -> tuple:
@@ -44,7 +73,10 @@ def pack_answers(answers: list) -> tuple:
     images = np.stack([d.image for d in digits]) if digits else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     probabilities = np.stack([d.probabilities for d in digits]) if digits else np.zeros((0, NUM_CLASSES), np.float32)
     rows = [
-        (answer.text, [(d.digit, d.confidence, d.box, d.top3) for d in answer.digits])
+        (
+            [(d.digit, d.confidence, d.box, d.top3) for d in answer.digits],
+            [(line.box, len(line.digits)) for line in answer.lines],
+        )
         if isinstance(answer, ReadResult)
         else answer
         for answer in answers
@@ -60,15 +92,16 @@ def unpack_answers(packed: tuple) -> list:
         if isinstance(row, Exception):
             answers.append(row)
             continue
-        text, digits = row
-        answers.append(
-            ReadResult(
-                text,
-                [
-                    DigitReading(digit, confidence, box, top3, images[index + k], probabilities[index + k])
-                    for k, (digit, confidence, box, top3) in enumerate(digits)
-                ],
-            )
-        )
+        digits, lines = row
+        readings = [
+            DigitReading(digit, confidence, box, top3, images[index + k], probabilities[index + k])
+            for k, (digit, confidence, box, top3) in enumerate(digits)
+        ]
         index += len(digits)
+        made, start = [], 0
+        for box, count in lines:
+            mine = readings[start : start + count]
+            made.append(LineReading("".join(str(d.digit) for d in mine), box, mine))
+            start += count
+        answers.append(ReadResult.of_lines(made))
     return answers

@@ -1,0 +1,156 @@
+"""Pictures -> the lines of digits in them, each normalised as the line model reads it (no model involved).
+
+The stages find the ink (``candidates.ink_of``); form lines are set aside for finding lines (a horizontal run of
+ink far longer than a digit is tall: a ruled line, a comb's edge), the remaining components are grouped into lines
+by the rows they share, and each line's box of the ink contrast, everything in it included (a comb's boxes, a
+ruled line under the digits, specks), is scaled so its ink fills ``LINE_INK_HEIGHT`` of ``LINE_HEIGHT`` rows with
+``LINE_SIDE_MARGIN`` columns of paper each side: what ``data.lines`` trains the line model on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
+from digitocr.reading.candidates import ink_of, input_box, per_stack
+from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
+
+# A horizontal run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes
+# of a digit (a 7's bar, a 5's hat) are about one height wide, two touching digits' joined bars under two; not tuned.
+FORM_RUN_HEIGHTS = 2.5
+FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: it does not give the digit height
+# Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
+# handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
+LINE_OVERLAP = 0.5
+TOP_MARGIN = (LINE_HEIGHT - LINE_INK_HEIGHT) / 2  # rows of paper above (and below) a line's ink, normalised
+
+
+@dataclass
+class FoundLine:
+    """A line of digits: where its ink lies in the working image and the picture the line model reads."""
+
+    picture: int  # which picture of the batch
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (end exclusive) of its ink in working pixels
+    image: np.ndarray  # (LINE_HEIGHT, width) float32 in [0, 1], width a multiple of LINE_STRIDE
+    scale: float  # line pixels per working pixel
+    mask: np.ndarray  # bool (y1 - y0, x1 - x0): its ink, for the digits' boxes
+    mapping: tuple[float, float, int]  # working image -> input picture (``images.load_working``)
+
+    def working_columns(self, first: int, last: int) -> tuple[int, int]:
+        """Output columns first..last (inclusive) -> the working columns [x0, x1) they cover, within the ink."""
+        x0 = self.box[0] + (first * LINE_STRIDE - LINE_SIDE_MARGIN) / self.scale
+        x1 = self.box[0] + ((last + 1) * LINE_STRIDE - LINE_SIDE_MARGIN) / self.scale
+        return max(self.box[0], int(np.floor(x0))), min(self.box[2], int(np.ceil(x1)))
+
+    def input_box(self, first: int, last: int) -> tuple[int, int, int, int]:
+        """The box (x, y, w, h, input picture pixels) of the ink in output columns first..last."""
+        x0, x1 = self.working_columns(first, last)
+        rows = np.flatnonzero(self.mask[:, x0 - self.box[0] : x1 - self.box[0]].any(1))
+        y0, y1 = (self.box[1] + rows[0], self.box[1] + rows[-1] + 1) if rows.size else self.box[1::2]
+        return input_box((x0, y0, max(x1, x0 + 1), y1), self.mapping)
+
+
+def find_lines_loaded(loaded: list[tuple[np.ndarray, tuple]], config: ReadingConfig) -> list[list[FoundLine]]:
+    """``load_working_many``'s working images and mappings -> the lines of each, top to bottom."""
+    found = per_stack(loaded, lambda greys, mappings: lines_in(greys, mappings, config))
+    for picture, lines in enumerate(found):
+        for line in lines:
+            line.picture = picture
+    return found
+
+
+def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[list[FoundLine]]:
+    """A stack of working images (N, H, W) -> each one's lines, top to bottom."""
+    contrast, mask = ink_of(greys, config)
+    components = find_components(mask)
+    heights = digit_heights(components, len(greys))
+    writing = without_form_lines(mask, heights)
+    if not np.array_equal(writing, mask):
+        components = find_components(writing)
+    found = []
+    for picture in range(len(greys)):
+        mine = np.flatnonzero(components.pictures == picture)
+        boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
+        found.append(
+            [
+                normalise_line(contrast[picture], writing[picture], box, picture, mappings[picture])
+                for box in group_lines(boxes, heights[picture])
+            ]
+        )
+    return found
+
+
+def digit_heights(components: Components, pictures: int) -> np.ndarray:
+    """Each picture's typical digit height (pixels): the median height of its components that could be one digit
+    (0 where none could)."""
+    boxes, areas = components.boxes, components.areas
+    height, width = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
+    digit_like = (areas >= MIN_PIECE_PIXELS) & (width <= FORM_ASPECT * height)
+    found = np.zeros(pictures)
+    for picture in np.unique(components.pictures[digit_like]):
+        found[picture] = np.median(height[digit_like & (components.pictures == picture)])
+    return found
+
+
+def without_form_lines(mask: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """The masks (N, H, W) without their horizontal runs longer than ``FORM_RUN_HEIGHTS`` digit heights."""
+    count, height, width = mask.shape
+    flat = mask.reshape(count * height, width)
+    padded = np.zeros((len(flat), width + 2), bool)
+    padded[:, 1:-1] = flat
+    rows, columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
+    rows, starts, ends = rows[0::2], columns[0::2], columns[1::2]
+    limit = FORM_RUN_HEIGHTS * heights[rows // height]
+    long = (ends - starts) > np.where(limit > 0, limit, width)  # no digit height: no run is too long
+    if not long.any():
+        return mask
+    cleaned = flat.copy()
+    for row, start, end in zip(rows[long], starts[long], ends[long]):
+        cleaned[row, start:end] = False
+    return cleaned.reshape(mask.shape)
+
+
+def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, int, int, int]]:
+    """Component boxes (x0, y0, x1, y1) of one picture -> the boxes of its lines, top to bottom.
+
+    Components shorter than ``MARK_HEIGHT_SHARE`` of a digit (dots, dashes, specks) neither start a line nor
+    stretch one; they are read inside the line they lie in."""
+    tall = [box for box in boxes if box[3] - box[1] >= MARK_HEIGHT_SHARE * digit_height]
+    lines: list[list[int]] = []
+    for box in sorted(tall, key=lambda box: (box[1] + box[3]) / 2):
+        for line in lines:
+            shared = min(line[3], box[3]) - max(line[1], box[1])
+            if shared >= LINE_OVERLAP * min(line[3] - line[1], box[3] - box[1]):
+                line[:] = [min(line[0], box[0]), min(line[1], box[1]), max(line[2], box[2]), max(line[3], box[3])]
+                break
+        else:
+            lines.append(list(box))
+    return [tuple(line) for line in sorted(lines, key=lambda line: line[1])]
+
+
+def normalise_line(
+    contrast: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], picture: int, mapping: tuple
+) -> FoundLine:
+    """One line's box of the ink contrast -> the line model's input: ink rows scaled to ``LINE_INK_HEIGHT``,
+    ``LINE_SIDE_MARGIN`` columns each side, strokes scaled so their typical pixel reaches 1."""
+    x0, y0, x1, y1 = box
+    scale = LINE_INK_HEIGHT / max(1, y1 - y0)
+    width = int(np.ceil(((x1 - x0) * scale + 2 * LINE_SIDE_MARGIN) / LINE_STRIDE)) * LINE_STRIDE
+    # The source rectangle the output covers, margins included, in working pixels (continuous coordinates).
+    left, top = x0 - LINE_SIDE_MARGIN / scale, y0 - TOP_MARGIN / scale
+    right, bottom = left + width / scale, top + LINE_HEIGHT / scale
+    pad = int(np.ceil(max(LINE_SIDE_MARGIN, TOP_MARGIN) / scale)) + 1
+    window = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.float32)
+    height, full_width = contrast.shape
+    sy0, sy1, sx0, sx1 = max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(full_width, x1 + pad)
+    window[sy0 - (y0 - pad) : sy1 - (y0 - pad), sx0 - (x0 - pad) : sx1 - (x0 - pad)] = contrast[sy0:sy1, sx0:sx1]
+    source = (left - (x0 - pad), top - (y0 - pad), right - (x0 - pad), bottom - (y0 - pad))
+    resample = Image.BOX if scale < 1 else Image.BILINEAR  # shrinking: average, do not skip strokes
+    image = np.asarray(Image.fromarray(window, "F").resize((width, LINE_HEIGHT), resample, box=source))
+    ink = mask[y0:y1, x0:x1]
+    level = float(np.median(contrast[y0:y1, x0:x1][ink])) if ink.any() else 1.0
+    image = np.clip(image / max(level, 1e-6), 0, 1).astype(np.float32)
+    return FoundLine(picture, box, image, scale, ink, mapping)
