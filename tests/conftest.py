@@ -86,3 +86,20 @@ def untrained_model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("untrained") / "model.pth"
     metrics = {"test_accuracy": 0.1, "per_class": per_class}
     return save_model(path, build_model(config.model).eval(), config, data_sha256="0" * 64, metrics=metrics)
+
+
+@pytest.fixture(scope="session")
+def untrained_line_model_path(tmp_path_factory) -> Path:
+    """A real model file of a line model with random weights, batch-norm statistics moved off their initial values
+    (so that they count in every comparison), and only the figure its trainer stores: exact-string accuracy."""
+    from digitocr.config import ModelConfig, TrainConfig
+    from digitocr.modelfile import save_model
+    from digitocr.models import build_model, example_input
+
+    torch.manual_seed(0)
+    config = TrainConfig(model=ModelConfig(name="line", channels=(16, 32, 64, 96), context=(128, 128)))
+    model = build_model(config.model).train()
+    with torch.no_grad():
+        model(example_input(lines=True, batch=8))
+    path = tmp_path_factory.mktemp("untrained-line") / "line.pth"
+    return save_model(path, model.eval(), config, data_sha256="1" * 64, metrics={"test_accuracy": 0.25})

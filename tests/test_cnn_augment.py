@@ -17,7 +17,7 @@ from digitocr.ema import WeightEMA
 from digitocr.errors import ConfigError
 from digitocr.inference import ShiftTTA
 from digitocr.modelfile import load_model, save_model
-from digitocr.models import MODELS, build_model
+from digitocr.models import MODELS, build_model, example_input, reads_lines
 from digitocr.presets import PRESETS, preset_config
 from digitocr.training import fit
 
@@ -50,21 +50,23 @@ def _tiny_data(count: int = 256) -> MNISTData:
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_contract(name):
+    lines = reads_lines(ModelConfig(name=name))
     model = build_model(ModelConfig(name=name)).eval()
-    logits = model(torch.rand(5, 1, 28, 28))
-    assert logits.shape == (5, 10) and logits.dtype == torch.float32
+    logits = model(example_input(lines, 5, width=100))
+    assert logits.shape == ((5, 25, 11) if lines else (5, 10)) and logits.dtype == torch.float32
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_save_load_gives_identical_logits(name, tmp_path):
     config = preset_config(name, "fast")
+    lines = reads_lines(config.model)
     torch.manual_seed(0)
     model = build_model(config.model)
     model.train()
-    model(torch.rand(32, 1, 28, 28))  # move batch-norm statistics away from their initial values
+    model(example_input(lines, 32))  # move batch-norm statistics away from their initial values
     model.eval()
     path = save_model(tmp_path / f"{name}.pth", model, config)
-    images = torch.rand(7, 1, 28, 28)
+    images = example_input(lines, 7)
     assert torch.equal(load_model(path)(images), model(images))
 
 

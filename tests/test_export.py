@@ -1,4 +1,5 @@
-"""Export: ONNX and torch.export programs give the torch model's logits; the ONNX reader runs without torch."""
+"""Export: ONNX and torch.export programs give the torch model's logits, for classifiers and line models at any
+width; the ONNX reader runs without torch."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import pytest
 import torch
 
 from digitocr.cli import main
-from digitocr.config import TrainConfig
+from digitocr.config import ModelConfig, TrainConfig
 from digitocr.errors import ConfigError, ModelFileError
 from digitocr.export import MODEL_CARD_NAME, export_model, model_card
 from digitocr.modelfile import load_model, read_model_file, save_model
 from digitocr.models import build_model
+from digitocr.reading.backends import TorchBackend
 from digitocr.reading.onnx_backend import OnnxBackend
 
 ONNX_LOGIT_TOLERANCE = 1e-4  # onnxruntime's kernels against torch's, float32 logits of size ~10
+# Widths of lines the ONNX graph of a line model is checked at: one column, short, long, no multiple of 4, very long.
+LINE_WIDTHS = (4, 32, 100, 260, 262, 1000)
 
 # Run in a subprocess: any `import torch` (or torchvision, ...) fails, as on a runtime-only install.
 BLOCK_TORCH = """
@@ -36,6 +40,11 @@ sys.meta_path.insert(0, BlockTorch())
 @pytest.fixture(scope="module")
 def untrained_onnx(untrained_model_path):
     return export_model(untrained_model_path, "onnx")
+
+
+@pytest.fixture(scope="module")
+def untrained_line_onnx(untrained_line_model_path):
+    return export_model(untrained_line_model_path, "onnx")
 
 
 def test_onnx_matches_torch_for_any_batch_size(untrained_model_path, untrained_onnx):
@@ -113,18 +122,131 @@ def test_export_errors(untrained_model_path, tmp_path):
         OnnxBackend(untrained_model_path)  # a .pth is not ONNX
 
 
-def test_export_command_prints_json(untrained_model_path, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "model, accuracy, lines", [("untrained_model_path", 0.1, False), ("untrained_line_model_path", 0.25, True)]
+)
+def test_export_command_prints_json(model, accuracy, lines, request, tmp_path, capsys):
     out = tmp_path / "deploy" / "digits.onnx"
-    assert main(["export", str(untrained_model_path), "--out", str(out), "--json"]) == 0
+    assert main(["export", str(request.getfixturevalue(model)), "--out", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary == {
         "path": str(out),
         "format": "onnx",
         "model_card": str(out.with_name(MODEL_CARD_NAME)),
-        "test_accuracy": 0.1,
+        "test_accuracy": accuracy,
+        "reads_lines": lines,
     }
+    assert OnnxBackend(out).reads_lines == lines
     assert main(["export", str(tmp_path / "missing.pth")]) == 1
     assert "model file not found" in capsys.readouterr().err
+
+
+# --- line models: a dynamic width as well as a dynamic batch ------------------------------------------------------
+
+
+def _same_best_path(logits: np.ndarray, expected: np.ndarray) -> None:
+    """The same best class in every column whose two best logits are further apart than the runtimes may differ
+    (a closer pair is a tie within rounding, which either runtime may break its own way), and few such ties."""
+    top_two = np.sort(expected, axis=-1)[..., -2:]
+    decided = top_two[..., 1] - top_two[..., 0] > 2 * ONNX_LOGIT_TOLERANCE
+    assert decided.mean() > 0.99
+    assert np.array_equal(logits.argmax(-1)[decided], expected.argmax(-1)[decided])
+
+
+def test_line_onnx_matches_torch_at_any_width_and_batch_size(untrained_line_model_path, untrained_line_onnx):
+    model = load_model(untrained_line_model_path)
+    backend = OnnxBackend(untrained_line_onnx.path)
+    torch.manual_seed(0)
+    for width in LINE_WIDTHS:
+        for batch in (1, 3):
+            lines = torch.rand(batch, 1, 32, width)
+            with torch.no_grad():
+                expected = model(lines).numpy()
+            logits = backend.logits(lines.numpy())
+            assert logits.shape == expected.shape == (batch, width // 4, 11), (width, batch)
+            assert np.abs(logits - expected).max() <= ONNX_LOGIT_TOLERANCE, (width, batch)
+            _same_best_path(logits, expected)
+
+
+def test_line_onnx_graph_has_a_dynamic_batch_and_width_and_says_it_reads_lines(untrained_line_onnx):
+    import onnx
+
+    graph = onnx.load(str(untrained_line_onnx.path))
+    onnx.checker.check_model(graph, full_check=True)
+    (pixels,), (logits,) = graph.graph.input, graph.graph.output
+    batch, channels, rows, width = pixels.type.tensor_type.shape.dim
+    assert batch.dim_param and width.dim_param and batch.dim_param != width.dim_param  # two free sizes
+    assert (channels.dim_value, rows.dim_value) == (1, 32)
+    out_batch, columns, classes = logits.type.tensor_type.shape.dim
+    assert out_batch.dim_param == batch.dim_param and columns.dim_param and classes.dim_value == 11
+    metadata = {prop.key: prop.value for prop in graph.metadata_props}
+    assert TrainConfig.from_dict(json.loads(metadata["digitocr_config"])).model.name == "line"
+    assert metadata["test_accuracy"] == "0.25" and metadata["test_measure"].startswith("exact-string accuracy")
+    assert "[N, 1, 32, W]" in metadata["input"] and "[N, W // 4, 11]" in metadata["output"]
+
+
+def test_onnx_and_torch_backends_give_the_same_columns(untrained_line_model_path, untrained_line_onnx):
+    by_torch, by_onnx = TorchBackend(untrained_line_model_path), OnnxBackend(untrained_line_onnx.path)
+    assert by_torch.reads_lines and by_onnx.reads_lines
+    rng = np.random.default_rng(0)
+    for width, batch in ((32, 1), (100, 3), (260, 3)):
+        lines = rng.random((batch, 32, width), dtype=np.float32)
+        expected, columns = by_torch.columns(lines), by_onnx.columns(lines)
+        assert columns.shape == expected.shape == (batch, width // 4, 11)
+        assert columns.dtype == expected.dtype == np.float32
+        assert np.allclose(columns.sum(-1), 1, atol=1e-5) and columns.min() >= 0
+        assert np.abs(columns - expected).max() <= ONNX_LOGIT_TOLERANCE
+    for backend in (by_torch, by_onnx):  # a line model has no digit classes to give for a 28x28 image
+        with pytest.raises(ConfigError, match="reads whole lines"):
+            backend.probabilities(np.zeros((2, 28, 28), np.float32))
+
+
+def test_classifier_backends_give_no_columns(untrained_model_path, untrained_onnx):
+    for backend in (TorchBackend(untrained_model_path), OnnxBackend(untrained_onnx.path)):
+        assert not backend.reads_lines
+        with pytest.raises(ConfigError, match="classifies single digits"):
+            backend.columns(np.zeros((1, 32, 64), np.float32))
+
+
+def test_a_line_model_card_describes_a_line_reader(untrained_line_onnx):
+    assert untrained_line_onnx.metrics == {"test_accuracy": 0.25, "per_class": None}
+    text = untrained_line_onnx.model_card.read_text()
+    for needed in (
+        "one line of digits at a time",
+        "`line` — channels [16, 32, 64, 96], context [128, 128], activation relu, dropout 0.0",
+        "float32 `[N, 1, 32, W]`",
+        "float32 logits `[N, W // 4, 11]`",
+        "CTC blank (index 10)",
+        "Exact-string accuracy: **25.00%** on 5,000 lines made from the MNIST test digits",
+        "1" * 64,
+        "## Intended use",
+        "up to 12 digits",
+    ):
+        assert needed in text, needed
+    assert "| digit | precision" not in text and "28, 28" not in text
+
+
+def test_line_pt2_round_trip(untrained_line_model_path, tmp_path):
+    result = export_model(untrained_line_model_path, "pt2", out=tmp_path / "line.pt2")
+    program = torch.export.load(str(result.path)).module()
+    model = load_model(untrained_line_model_path)
+    for width, batch in ((8, 1), (32, 1), (100, 3), (262, 3)):  # from two columns (MIN_LINE_WIDTH["pt2"])
+        lines = torch.rand(batch, 1, 32, width)
+        with torch.no_grad():
+            torch.testing.assert_close(program(lines), model(lines), rtol=1e-5, atol=1e-5)
+    assert "any width W of 8 pixels or more" in result.model_card.read_text()
+
+
+def test_a_line_model_without_a_test_figure_is_exported_unmeasured(tmp_path, capsys):
+    """Its figure is measured on lines, by training: export neither evaluates it on 28x28 MNIST nor fetches it."""
+    config = TrainConfig(model=ModelConfig(name="line", channels=(8, 16)))
+    path = save_model(tmp_path / "line.pth", build_model(config.model).eval(), config)
+    no_data = tmp_path / "no-mnist-here"
+    assert main(["export", str(path), "--data-dir", str(no_data)]) == 0
+    assert "(no test figure in the model file)" in capsys.readouterr().out
+    assert "Unknown: this model file holds no test figure" in (tmp_path / MODEL_CARD_NAME).read_text()
+    assert not no_data.exists()
+    assert "test_accuracy" not in OnnxBackend(tmp_path / "line.onnx").metadata
 
 
 def _run_without_torch(code: str) -> subprocess.CompletedProcess:
@@ -133,17 +255,19 @@ def _run_without_torch(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_onnx_backend_and_reading_package_import_without_torch(untrained_onnx):
+def test_onnx_backend_and_reading_package_import_without_torch(untrained_onnx, untrained_line_onnx):
     done = _run_without_torch(f"""
         import numpy as np
         import digitocr.reading
         from digitocr.reading.backends import make_backend
         backend = make_backend({str(untrained_onnx.path)!r}, backend="onnx")
-        print(backend.probabilities(np.zeros((3, 28, 28), np.float32)).shape)
+        print(backend.reads_lines, backend.probabilities(np.zeros((3, 28, 28), np.float32)).shape)
+        lines = make_backend({str(untrained_line_onnx.path)!r}, backend="onnx")
+        print(lines.reads_lines, lines.columns(np.zeros((2, 32, 100), np.float32)).shape)
         assert not any(name.split(".")[0] == "torch" for name in sys.modules)
     """)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["(3,", "10)"]
+    assert done.stdout.split() == ["False", "(3,", "10)", "True", "(2,", "25,", "11)"]
 
 
 def test_commands_that_need_torch_say_which_extra_to_install(tmp_path):

@@ -8,7 +8,9 @@ import torch
 from digitocr.config import ModelConfig, TrainConfig
 from digitocr.errors import ModelFileError
 from digitocr.modelfile import load_model, read_model_file, save_model
-from digitocr.models import MODELS, build_model
+from digitocr.models import MODELS, build_model, example_input, reads_lines
+
+LINE_CONFIG = TrainConfig(model=ModelConfig(name="line", channels=(16, 32, 64, 96), context=(128, 128)))
 
 
 @pytest.fixture
@@ -26,8 +28,42 @@ def test_save_then_load_gives_identical_logits(tmp_path, name):
     torch.manual_seed(1)
     model = build_model(config.model).eval()
     path = save_model(tmp_path / "m.pth", model, config)
-    x = torch.rand(7, 1, 28, 28)
+    x = example_input(reads_lines(config.model), 7, width=100)
     assert torch.equal(load_model(path)(x), model(x))
+
+
+def test_a_line_model_file_gives_identical_logits_at_every_width(tmp_path):
+    torch.manual_seed(2)
+    model = build_model(LINE_CONFIG.model).train()
+    model(example_input(True, 8))  # batch-norm statistics away from their initial values, so that they count
+    model.eval()
+    path = save_model(tmp_path / "line.pth", model, LINE_CONFIG, metrics={"test_accuracy": 0.5})
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"] == LINE_CONFIG.to_dict() and payload["config"]["model"]["name"] == "line"
+    file = read_model_file(path)
+    assert file.config == LINE_CONFIG and reads_lines(file.config.model) and not file.model.training
+    assert file.metadata["metrics"] == {"test_accuracy": 0.5}
+    for width in (4, 32, 100, 260):
+        lines = torch.rand(3, 1, 32, width)
+        with torch.no_grad():
+            assert torch.equal(file.model(lines), model(lines))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda model: model.update(context=[64, 64]),  # another shape: would not load
+        lambda model: model.update(activation="gelu"),  # the same shapes: would load and read wrong
+        lambda model: model.update(name="cnn"),
+    ],
+)
+def test_a_line_models_changed_config_is_refused(tmp_path, change):
+    path = save_model(tmp_path / "line.pth", build_model(LINE_CONFIG.model).eval(), LINE_CONFIG)
+    payload = torch.load(path, weights_only=True)
+    change(payload["config"]["model"])
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="changed after it was written"):
+        load_model(path)
 
 
 def test_file_is_plain_data_with_metadata(saved):

@@ -1,4 +1,5 @@
-"""Every registered model honours the contract: pixels (N, 1, 28, 28) in [0, 1] -> logits (N, 10)."""
+"""Every registered model honours its contract: a classifier maps pixels (N, 1, 28, 28) in [0, 1] to logits (N, 10),
+a line model lines (N, 1, 32, W) of any width to logits per column (N, W // 4, 11)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,45 @@ import torch
 
 from digitocr.config import MNIST_MEAN, MNIST_STD, ModelConfig
 from digitocr.errors import ConfigError
-from digitocr.models import MLP, MODELS, build_model, count_parameters
+from digitocr.models import MLP, MODELS, build_model, count_parameters, example_input, reads_lines
+
+LINE_WIDTHS = (4, 32, 100, 262, 1000)  # one output column up to a long line; 262 is no multiple of 4
+
+
+def model_outputs(name: str, batch: int) -> list[tuple[torch.Tensor, tuple[int, ...]]]:
+    """(logits, the shape they must have) of a fresh ``name`` model on random input of the shapes it reads."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name=name)).eval()
+    if not reads_lines(ModelConfig(name=name)):
+        return [(model(torch.rand(batch, 1, 28, 28)), (batch, 10))]
+    # One column per 4 pixels (the last part-column dropped), 10 digits and the CTC blank in each.
+    return [(model(example_input(True, batch, width)), (batch, width // 4, 11)) for width in LINE_WIDTHS]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_registered_models_map_pixels_to_ten_logits(name):
+def test_registered_models_give_the_logits_of_their_contract(name):
+    for logits, shape in model_outputs(name, batch=5):
+        assert logits.shape == shape and logits.dtype == torch.float32
+        assert torch.isfinite(logits).all()
+
+
+def test_only_the_line_model_reads_lines():
+    assert [name for name in MODELS if reads_lines(ModelConfig(name=name))] == ["line"]
+    assert example_input(True, 2, width=40).shape == (2, 1, 32, 40)
+    assert example_input(False, 2).shape == (2, 1, 28, 28)
+
+
+def test_a_line_models_columns_see_only_their_neighbourhood():
+    """Each output column reads a window around its own pixels: ink far to the right leaves the left columns."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig(name=name)).eval()
-    logits = model(torch.rand(5, 1, 28, 28))
-    assert logits.shape == (5, 10) and logits.dtype == torch.float32
-    assert torch.isfinite(logits).all()
+    model = build_model(ModelConfig(name="line", channels=(16, 32, 64, 96), context=(128, 128))).eval()
+    line = torch.rand(1, 1, 32, 400)
+    changed = line.clone()
+    changed[..., 300:] = 0
+    with torch.no_grad():
+        before, after = model(line), model(changed)
+    assert torch.equal(before[:, :50], after[:, :50])  # 200 px to the left of the change
+    assert not torch.equal(before[:, 75:], after[:, 75:])
 
 
 def test_mlp_layers_follow_the_config():

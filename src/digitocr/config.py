@@ -33,6 +33,9 @@ LINE_SIDE_MARGIN = 4  # columns of paper left and right of a line's ink once nor
 LINE_STRIDE = 4  # input columns per output column: a digit 16-24 px wide gets 4-6 columns, room for CTC's blanks
 BLANK = NUM_CLASSES  # the CTC blank's class index, after the digits (so digit d keeps index d)
 MAX_LINE_DIGITS = 12  # the longest number the line model is trained on
+# Registry names of the models that read whole lines (CTC) rather than classify one digit: here, not in models.py,
+# so the torch-free ONNX backend can tell a line model from the config stored in an exported file.
+LINE_MODELS = frozenset({"line"})
 
 DEFAULT_MODEL_PATH = "trained_model.pth"
 DEVICES = ("auto", "cpu", "cuda", "mps")  # what --device takes everywhere, and cuda:N

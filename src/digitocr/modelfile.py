@@ -162,5 +162,6 @@ def read_model_file(path: str | Path, device: str | torch.device = "cpu") -> Mod
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """The model in eval mode: float (N, 1, 28, 28) pixels in [0, 1] -> logits (N, 10)."""
+    """The model in eval mode: a classifier maps float (N, 1, 28, 28) pixels in [0, 1] to logits (N, 10), a line
+    model (``models.reads_lines``) float (N, 1, 32, W) lines to logits per column (N, W // 4, 11)."""
     return read_model_file(path, device).model

@@ -10,7 +10,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from digitocr.config import BLANK, IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
+from digitocr.config import (
+    BLANK,
+    IMAGE_SIZE,
+    LINE_HEIGHT,
+    LINE_MODELS,
+    LINE_STRIDE,
+    MNIST_MEAN,
+    MNIST_STD,
+    NUM_CLASSES,
+    ModelConfig,
+)
 from digitocr.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
@@ -106,7 +116,7 @@ class LineModel(nn.Module):
         super().__init__()
         if config.activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {config.activation!r} ({', '.join(ACTIVATIONS)})")
-        if not self.WIDTH_POOLS <= len(config.channels) or 2 ** len(config.channels) > LINE_HEIGHT:
+        if len(config.channels) < self.WIDTH_POOLS or 2 ** len(config.channels) > LINE_HEIGHT:
             raise ConfigError(
                 f"a line model needs {self.WIDTH_POOLS} to {LINE_HEIGHT.bit_length() - 1} conv blocks, "
                 f"got {len(config.channels)}"
@@ -144,11 +154,21 @@ class LineModel(nn.Module):
 
 
 MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN, "line": LineModel}
-LINE_MODELS = frozenset({"line"})  # models that read whole lines (CTC) rather than classify one digit
 
 
 def reads_lines(config: ModelConfig) -> bool:
     return config.name in LINE_MODELS
+
+
+EXAMPLE_LINE_WIDTH = 64  # pixels: a line of about three digits, 16 columns, more than every context kernel sees
+
+
+def example_input(lines: bool, batch: int, width: int = EXAMPLE_LINE_WIDTH) -> Tensor:
+    """Random pixels in [0, 1] of the shape a model reads (for tests and export's traced example): a classifier's
+    (batch, 1, 28, 28), or with ``lines`` (``reads_lines``) a line model's (batch, 1, 32, width)."""
+    if lines:
+        return torch.rand(batch, 1, LINE_HEIGHT, width)
+    return torch.rand(batch, 1, IMAGE_SIZE, IMAGE_SIZE)
 
 
 def build_model(config: ModelConfig) -> nn.Module:

@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         help="export a trained model to ONNX or a torch.export program, with a model card",
         description="Write MODEL as ONNX (run it with onnxruntime, no PyTorch needed: "
         "Recognizer(backend='onnx')) or as a torch.export program (pt2), and MODEL_CARD.md beside it. "
-        "Both take float32 [N,1,28,28] pixels in [0,1] with any batch size and return logits [N,10].",
+        "Both take any batch size: a classifier float32 [N,1,28,28] pixels in [0,1] and returns logits [N,10]; "
+        "a line model float32 [N,1,32,W] lines of any width W and returns logits per column [N,W//4,11].",
     )
     parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
     parser.add_argument("--format", choices=["onnx", "pt2"], default="onnx", help="(default onnx)")
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     else:
-        print(
-            f"exported {args.model} as {result.format} to {result.path} "
-            f"(test accuracy {result.metrics['test_accuracy']:.2%}); model card: {result.model_card}"
-        )
+        accuracy = result.metrics["test_accuracy"]
+        measure = "exact-string test accuracy on lines" if result.reads_lines else "test accuracy"
+        figure = f"{measure} {accuracy:.2%}" if accuracy is not None else "no test figure in the model file"
+        print(f"exported {args.model} as {result.format} to {result.path} ({figure}); model card: {result.model_card}")
     return 0

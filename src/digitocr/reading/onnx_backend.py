@@ -6,13 +6,29 @@ pictures with ``Recognizer(model_path="model.onnx", backend="onnx")``. Write the
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from digitocr.config import IMAGE_SIZE
-from digitocr.errors import ModelFileError
+from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_MODELS
+from digitocr.errors import ConfigError, ModelFileError
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities over the last axis (the classes), float32."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))  # minus the max: no overflow
+    return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def check_reads(reads_lines: bool, lines: bool) -> None:
+    """ConfigError where a backend is asked for what its model does not give: digit classes of a line model
+    (``probabilities``) or columns of a classifier (``columns``)."""
+    if reads_lines and not lines:
+        raise ConfigError("this model reads whole lines: ask it for columns(lines), not probabilities(images)")
+    if lines and not reads_lines:
+        raise ConfigError("this model classifies single digits: ask it for probabilities(images), not columns(lines)")
 
 
 class OnnxBackend:
@@ -43,14 +59,30 @@ class OnnxBackend:
         self.input_name = self.session.get_inputs()[0].name
         # What `digitocr export` stored in the graph: config, accuracy, data hash (strings).
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.reads_lines = _model_name(self.metadata) in LINE_MODELS
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
-        """float32 (N, 1, 28, 28) or (N, 28, 28) in [0, 1] -> float32 logits (N, 10)."""
-        batch = np.ascontiguousarray(pixels, dtype=np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
-        return self.session.run(None, {self.input_name: batch})[0]
+        """A classifier: float32 (N, 1, 28, 28) or (N, 28, 28) in [0, 1] -> float32 logits (N, 10).
+        A line model: (N, 1, 32, W) or (N, 32, W) -> float32 logits (N, W // 4, 11)."""
+        batch = np.ascontiguousarray(pixels, dtype=np.float32)
+        rows_and_columns = (LINE_HEIGHT, batch.shape[-1]) if self.reads_lines else (IMAGE_SIZE, IMAGE_SIZE)
+        return self.session.run(None, {self.input_name: batch.reshape(-1, 1, *rows_and_columns)})[0]
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """float32 (N, 28, 28) in [0, 1] -> softmax probabilities (N, 10), as ``TorchBackend.probabilities``."""
-        logits = self.logits(images)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))  # minus the max: no overflow
-        return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
+        check_reads(self.reads_lines, lines=False)
+        return softmax(self.logits(images))
+
+    def columns(self, lines: np.ndarray) -> np.ndarray:
+        """A line model's float32 lines (N, 32, W) in [0, 1] -> softmax probabilities (N, W // 4, 11) per column
+        over the 10 digits and the CTC blank, as ``TorchBackend.columns``."""
+        check_reads(self.reads_lines, lines=True)
+        return softmax(self.logits(lines))
+
+
+def _model_name(metadata: dict[str, str]) -> str | None:
+    """The registry name in the config `digitocr export` stored; None for a graph without one."""
+    try:
+        return json.loads(metadata["digitocr_config"])["model"]["name"]
+    except (KeyError, TypeError, ValueError):
+        return None
