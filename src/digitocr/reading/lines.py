@@ -9,6 +9,7 @@ ruled line under the digits, specks), is scaled so its ink fills ``LINE_INK_HEIG
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,10 @@ FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: 
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
 # handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
 LINE_OVERLAP = 0.5
+# Parts of one line stacked above each other with less than this share of the taller one's height between them
+# (and some columns in common) are one line: the halves of a broken 0 or 8, a 5's hat. Lines of writing are
+# a fifth of a digit height apart or more; not tuned.
+STACKED_GAP = 0.15
 TOP_MARGIN = (LINE_HEIGHT - LINE_INK_HEIGHT) / 2  # rows of paper above (and below) a line's ink, normalised
 
 
@@ -128,7 +133,24 @@ def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, 
                 break
         else:
             lines.append(list(box))
-    return [tuple(line) for line in sorted(lines, key=lambda line: line[1])]
+    return [tuple(line) for line in sorted(_join_stacked(lines), key=lambda line: line[1])]
+
+
+def _join_stacked(lines: list[list[int]]) -> list[list[int]]:
+    """Join lines that are parts of one, stacked closer than ``STACKED_GAP`` (see there)."""
+    joined = True
+    while joined:
+        joined = False
+        for i, j in itertools.combinations(range(len(lines)), 2):
+            a, b = lines[i], lines[j]
+            gap = max(a[1] - b[3], b[1] - a[3])
+            shares_columns = min(a[2], b[2]) > max(a[0], b[0])
+            if shares_columns and gap <= STACKED_GAP * max(a[3] - a[1], b[3] - b[1]):
+                lines[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                del lines[j]
+                joined = True
+                break
+    return lines
 
 
 def normalise_line(
@@ -142,7 +164,7 @@ def normalise_line(
     # The source rectangle the output covers, margins included, in working pixels (continuous coordinates).
     left, top = x0 - LINE_SIDE_MARGIN / scale, y0 - TOP_MARGIN / scale
     right, bottom = left + width / scale, top + LINE_HEIGHT / scale
-    pad = int(np.ceil(max(LINE_SIDE_MARGIN, TOP_MARGIN) / scale)) + 1
+    pad = int(np.ceil(max(x0 - left, right - x1, y0 - top, bottom - y1))) + 1
     window = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.float32)
     height, full_width = contrast.shape
     sy0, sy1, sx0, sx1 = max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(full_width, x1 + pad)

@@ -1,9 +1,10 @@
 """``Recognizer``: read the digits in pictures with a trained model.
 
-``candidates.prepare_many`` turns pictures into the 28x28 digit images the model sees; the recognizer reads all
-digits of all pictures in one batched model call, and ``choice.py`` keeps the reading of each piece (whole or
-cut) the model is surest of and drops what is not a digit. A single digit is a number of length one, and a
-single picture a batch of one: one code path.
+With a line model, ``lines.py`` finds the lines of digits in the pictures and ``transcribe.py`` reads them all in
+batched calls. With a classifier, ``candidates.prepare_many`` turns pictures into the 28x28 digit images the model
+sees; the recognizer reads all digits of all pictures in one batched model call, and ``choice.py`` keeps the
+reading of each piece (whole or cut) the model is surest of and drops what is not a digit. A single digit is a
+number of length one, and a single picture a batch of one: one code path.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from digitocr.reading.backends import make_backend
 from digitocr.reading.candidates import prepare_loaded
 from digitocr.reading.choice import reading_of
 from digitocr.reading.images import load_working_many
+from digitocr.reading.lines import find_lines_loaded
 from digitocr.reading.parallel import MIN_SHARE, ReadingPool
 from digitocr.reading.results import ReadResult
+from digitocr.reading.transcribe import read_lines
 
 
 class Recognizer:
@@ -130,6 +133,8 @@ class Recognizer:
         return self._read_loaded(load_working_many(images, self.config))
 
     def _read_loaded(self, loaded: list) -> list[ReadResult]:
+        if self.backend.reads_lines:  # a line model reads whole lines of digits, uncut
+            return read_lines(find_lines_loaded(loaded, self.config), self.backend, self.config)
         found = prepare_loaded(loaded, self.config)
         everything = [c for candidates in found for whole in candidates for c in [whole, *whole.parts.values()]]
         if everything:

@@ -1,0 +1,92 @@
+"""Lines found in pictures -> their digits, read by the line model: every line of every picture in batches of
+similar widths, decoded greedily (``ctc.decode``), each digit with its confidence, box and top-3."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from digitocr import ctc
+from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE, NUM_CLASSES, ReadingConfig
+from digitocr.reading.lines import FoundLine
+from digitocr.reading.results import DigitReading, LineReading, ReadResult
+
+# Lines are read in batches padded to their widest: a batch's widest line is at most this much wider than its
+# narrowest (the padding then costs at most a quarter more), and at most MAX_BATCH_LINES lines are read at once.
+WIDTH_SPREAD = 1.25
+MAX_BATCH_LINES = 256
+
+
+def read_lines(found: list[list[FoundLine]], backend, config: ReadingConfig) -> list[ReadResult]:
+    """Each picture's lines -> its reading; a digit read with less than ``config.min_confidence`` is dropped."""
+    every = [line for lines in found for line in lines]
+    readings = [
+        _line_reading(line, probabilities, emissions, config)
+        for line, probabilities, emissions in _decoded(every, backend)
+    ]
+    results, start = [], 0
+    for lines in found:
+        results.append(ReadResult.of_lines(readings[start : start + len(lines)]))
+        start += len(lines)
+    return results
+
+
+def _decoded(lines: list[FoundLine], backend):
+    """(line, its column probabilities (T, 11), its emissions) for every line, in the order given."""
+    answers: list = [None] * len(lines)
+    widths = [line.image.shape[1] for line in lines]
+    order = sorted(range(len(lines)), key=widths.__getitem__)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while (
+            end < len(order)
+            and end - start < MAX_BATCH_LINES
+            and widths[order[end]] <= WIDTH_SPREAD * widths[order[start]]
+        ):
+            end += 1
+        group = order[start:end]
+        stack = np.zeros((len(group), LINE_HEIGHT, widths[group[-1]]), np.float32)
+        for row, index in enumerate(group):
+            stack[row, :, : widths[index]] = lines[index].image
+        probabilities = backend.columns(stack)
+        columns = np.array([widths[index] // LINE_STRIDE for index in group])
+        for row, (index, emissions) in enumerate(zip(group, ctc.decode(probabilities, columns))):
+            answers[index] = (lines[index], probabilities[row, : columns[row]], emissions)
+        start = end
+    return answers
+
+
+def _line_reading(line: FoundLine, probabilities: np.ndarray, emissions, config: ReadingConfig) -> LineReading:
+    digits = []
+    for emission in emissions:
+        if emission.confidence < config.min_confidence:
+            continue
+        chances = probabilities[emission.peak, :NUM_CLASSES]
+        best = np.argsort(-chances, kind="stable")[:3].tolist()
+        digits.append(
+            DigitReading(
+                emission.digit,
+                emission.confidence,
+                line.input_box(emission.first, emission.last),
+                [(digit, float(chances[digit])) for digit in best],
+                image=_digit_view(line, emission.peak),
+                probabilities=chances.astype(np.float32),
+            )
+        )
+    text = "".join(str(digit.digit) for digit in digits)
+    if not digits:
+        return LineReading(text, (0, 0, 0, 0), [])
+    x0, y0 = min(d.box[0] for d in digits), min(d.box[1] for d in digits)
+    x1, y1 = max(d.box[0] + d.box[2] for d in digits), max(d.box[1] + d.box[3] for d in digits)
+    return LineReading(text, (x0, y0, x1 - x0, y1 - y0), digits)
+
+
+def _digit_view(line: FoundLine, peak: int) -> np.ndarray:
+    """What the model saw of a digit, as a 28x28 image: the square of the line around its likeliest column."""
+    centre = (peak + 0.5) * LINE_STRIDE
+    left = int(round(centre - LINE_HEIGHT / 2))
+    square = np.zeros((LINE_HEIGHT, LINE_HEIGHT), np.float32)
+    source = line.image[:, max(0, left) : max(0, left + LINE_HEIGHT)]
+    square[:, max(0, -left) : max(0, -left) + source.shape[1]] = source
+    return np.asarray(Image.fromarray(square, "F").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
