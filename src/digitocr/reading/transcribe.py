@@ -85,7 +85,7 @@ def _line_reading(line: FoundLine, probabilities: np.ndarray, emissions, config:
 def _digit_view(line: FoundLine, peak: int) -> np.ndarray:
     """What the model saw of a digit, as a 28x28 image: the square of the line around its likeliest column."""
     centre = (peak + 0.5) * LINE_STRIDE
-    left = int(round(centre - LINE_HEIGHT / 2))
+    left = round(centre - LINE_HEIGHT / 2)
     square = np.zeros((LINE_HEIGHT, LINE_HEIGHT), np.float32)
     source = line.image[:, max(0, left) : max(0, left + LINE_HEIGHT)]
     square[:, max(0, -left) : max(0, -left) + source.shape[1]] = source
