@@ -50,6 +50,7 @@ MIN_ADVANCE = 7.0  # pixels from one digit's left ink to the next: two output co
 COMB_SHARE = 0.15  # digits written one per box of a form's comb
 COMB_PITCH = (1.1, 1.6)  # box width in digit heights
 COMB_REACH = (1.0, 5.0)  # pixels the boxes reach above and below the digits' ink
+COMB_OFFSET = (-0.25, 0.25)  # a digit off its box's centre, in box widths: at the edges it touches or crosses the box
 RULED_SHARE = 0.15  # a ruled line under the digits (and one a line's height above)
 RULED_BELOW = (-1.0, 3.0)  # pixels from the lowest ink to the ruled line (negative: the digits cross it)
 FORM_LINE_INK = (0.3, 1.0)  # contrast of box and ruled lines after the stages: faint print to dark
@@ -63,6 +64,7 @@ LOW_RESOLUTION_FACTORS = (2.0, 3.0)  # shrunk by one of these and enlarged back
 BLUR_SHARE = 0.15
 NOISE_SHARE = 0.3
 NOISE_SIGMA = 0.06  # at most: paper texture the stages leave in the contrast
+SATURATION_MASK_SHARE = 0.3  # the stages' threshold: ``stages.THRESHOLD_INK_SHARE`` of a picture's ink level
 
 
 @dataclass
@@ -76,6 +78,7 @@ class LineBatch:
     indices: Tensor  # (N, max_digits) int64: the split's image drawn in each position (-1: none)
     spans: Tensor  # (N, max_digits, 2) float32: each digit's ink columns [left, right) in ``images``
     combs: Tensor  # (N,) bool: written in a comb of boxes
+    ruled: Tensor  # (N,) bool: on ruled paper
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -118,6 +121,7 @@ def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.G
         indices=torch.where(valid, indices, -1),
         spans=torch.where(valid[..., None], spans, 0.0),
         combs=combs,
+        ruled=ruled,
     )
 
 
@@ -184,7 +188,7 @@ def _layout(glyphs: Tensor, valid: Tensor, combs: Tensor, generator: torch.Gener
     spare = torch.randint(0, 3, (count,), generator=generator)
     boxes = torch.where(lengths > 0, lengths + spare, 3 + spare)
     centre = CANVAS_MARGIN + pitch[:, None] * (torch.arange(slots) + 0.5)
-    offset = _uniform(count, (-0.1, 0.1), generator, slots) * pitch[:, None]
+    offset = _uniform(count, COMB_OFFSET, generator, slots) * pitch[:, None]
     left = torch.where(combs[:, None], centre - width / 2 + offset, left)
     # Where each line's canvas ends: after its last glyph (a blank line: a few digits' width), or its comb.
     ends = torch.where(valid, left + width, 0.0).amax(1)
@@ -359,4 +363,16 @@ def _degrade(images: Tensor, widths: Tensor, generator: torch.Generator) -> Tens
     sigma = _uniform(count, (0, NOISE_SIGMA), generator).view(-1, 1, 1, 1) * _chosen(NOISE_SHARE, count, generator)
     images = (images + sigma * torch.randn(images.shape, generator=generator)).clamp(0, 1)
     inside = (torch.arange(width)[None] < widths[:, None]).view(count, 1, 1, -1)
-    return images * inside
+    return _saturate(images * inside)
+
+
+def _saturate(images: Tensor) -> Tensor:
+    """Strokes scaled so their typical pixel reaches 1, as the reader scales a line's contrast (``reading.lines``):
+    a faint, blurred or low-resolution line comes out as bold as a sharp one. The typical pixel is the median of
+    those past ``SATURATION_MASK_SHARE`` of the line's brightest, the share the stages' threshold keeps."""
+    flat = images.flatten(1)
+    brightest = flat.amax(1, keepdim=True)
+    ink = flat > SATURATION_MASK_SHARE * brightest
+    level = torch.where(ink, flat, torch.nan).nanquantile(0.5, dim=1, keepdim=True)
+    level = torch.where(ink.any(1, keepdim=True) & (brightest > INK_LEVEL), level, torch.ones_like(level))
+    return (flat / level.clamp(min=1e-6)).clamp(0, 1).view(images.shape)

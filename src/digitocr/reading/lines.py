@@ -26,10 +26,12 @@ FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: 
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
 # handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
 LINE_OVERLAP = 0.5
-# Parts of one line stacked above each other with less than this share of the taller one's height between them
-# (and some columns in common) are one line: the halves of a broken 0 or 8, a 5's hat. Lines of writing are
-# a fifth of a digit height apart or more; not tuned.
-STACKED_GAP = 0.15
+# Parts stacked above each other (sharing columns) are one line when together no taller than STACKED_UNION
+# times the picture's tallest component, and no further apart than STACKED_GAP of it: the halves of a broken 0
+# or 8 (together under twice the taller half), a 5's hat. Two lines of writing are at least 2.2 digit heights
+# tall together (ruled paper: lines 1.2-1.6 heights apart); not tuned.
+STACKED_UNION = 2.0
+STACKED_GAP = 0.25
 TOP_MARGIN = (LINE_HEIGHT - LINE_INK_HEIGHT) / 2  # rows of paper above (and below) a line's ink, normalised
 
 
@@ -133,19 +135,21 @@ def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, 
                 break
         else:
             lines.append(list(box))
-    return [tuple(line) for line in sorted(_join_stacked(lines), key=lambda line: line[1])]
+    tallest = max((box[3] - box[1] for box in tall), default=0)
+    return [tuple(line) for line in sorted(_join_stacked(lines, tallest), key=lambda line: line[1])]
 
 
-def _join_stacked(lines: list[list[int]]) -> list[list[int]]:
-    """Join lines that are parts of one, stacked closer than ``STACKED_GAP`` (see there)."""
+def _join_stacked(lines: list[list[int]], tallest: int) -> list[list[int]]:
+    """Join lines that are parts of one (``STACKED_UNION``, ``STACKED_GAP``)."""
     joined = True
     while joined:
         joined = False
         for i, j in itertools.combinations(range(len(lines)), 2):
             a, b = lines[i], lines[j]
             gap = max(a[1] - b[3], b[1] - a[3])
+            union = max(a[3], b[3]) - min(a[1], b[1])
             shares_columns = min(a[2], b[2]) > max(a[0], b[0])
-            if shares_columns and gap <= STACKED_GAP * max(a[3] - a[1], b[3] - b[1]):
+            if shares_columns and gap <= STACKED_GAP * tallest and union <= STACKED_UNION * tallest:
                 lines[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
                 del lines[j]
                 joined = True
