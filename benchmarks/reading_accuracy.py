@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from digitocr import ctc
+from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE
 from digitocr.data import load_mnist
 from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
@@ -62,9 +64,17 @@ KINDS = {
 
 
 def naive_read(recognizer: Recognizer, data: bytes) -> str:
-    grey = Image.open(io.BytesIO(data)).convert("L").resize((28, 28), Image.BILINEAR)
-    pixels = np.asarray(grey, dtype=np.float32) / 255
+    """Resize the whole picture to the model's input (28x28, or 32 rows for a line model), invert it if light."""
+    grey = Image.open(io.BytesIO(data)).convert("L")
+    if recognizer.backend.reads_lines:
+        width = max(1, -(-round(LINE_HEIGHT * grey.width / grey.height) // LINE_STRIDE)) * LINE_STRIDE
+        size = (width, LINE_HEIGHT)
+    else:
+        size = (IMAGE_SIZE, IMAGE_SIZE)
+    pixels = np.asarray(grey.resize(size, Image.BILINEAR), dtype=np.float32) / 255
     pixels = 1 - pixels if pixels.mean() > 0.5 else pixels
+    if recognizer.backend.reads_lines:
+        return ctc.texts(recognizer.backend.columns(pixels[None]))[0]
     return str(int(recognizer.backend.probabilities(pixels[None]).argmax()))
 
 

@@ -41,6 +41,7 @@ GLYPH_SCALE = (0.9, 1.1)  # ... and each digit's own
 LINE_SLANT = (-0.3, 0.3)  # shear of a line's writing (x per y): upright to a strong italic
 GLYPH_SLANT = (-0.08, 0.08)
 BASELINE_JITTER = 2.0  # pixels up or down per digit
+LINE_TILT = (-0.05, 0.05)  # slope of the whole line: up to 3 degrees either way
 # Spacing between neighbours' ink, in digit heights, by kind of line: overlapping (neighbours cross: the
 # touching numbers the rule-based cutter read at 53-57 %), tight (touching or nearly) and clear gaps.
 SPACINGS = ((-0.3, 0.0), (-0.05, 0.15), (0.1, 0.7))
@@ -57,6 +58,7 @@ FORM_LINE_INK = (0.3, 1.0)  # contrast of box and ruled lines after the stages: 
 THICKEN_SHARE = 0.2  # strokes one pixel bolder (marker, a photo's blur)
 THIN_SHARE = 0.15  # ... or thinner (a fine pen)
 SPECK_SHARE = 0.2  # dust and dots the stages kept
+JUNK_SHARE = 0.6  # of the blank lines: a texture or grain instead of nothing
 MAX_SPECKS = 4
 BREAK_SHARE = 0.1  # strokes broken by a paper's grain or a dry pen
 LOW_RESOLUTION_SHARE = 0.25  # seen at a low resolution: a small number in a photo, enlarged
@@ -107,8 +109,10 @@ def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.G
     width = int(layout.right.max().ceil())
     digits = _strokes(_place(glyphs, valid, layout, width), generator)
     extent = torch.maximum(digits, _comb(layout, valid, combs, width, generator))  # what the line finder measures
+    extent = torch.maximum(extent, _junk(lengths == 0, width, generator))
     canvas = torch.maximum(extent, _specks(layout, width, generator))
     canvas = torch.maximum(canvas, _ruled(layout, valid, ruled, width, generator))
+    canvas, extent = _tilted(torch.cat([canvas, extent], 1), generator).split(1, dim=1)
     images, widths, scale, shift = _normalise(canvas, extent, layout)
     images = _degrade(images, widths, generator)
     ink_left = layout.left * scale[:, None] + shift[:, None]
@@ -270,6 +274,34 @@ def _ruled(layout: _Layout, valid: Tensor, ruled: Tensor, width: int, generator:
     ).expand(count, CANVAS_HEIGHT, width)
     ink = ink * _uniform(count, FORM_LINE_INK, generator).view(-1, 1, 1)
     return (ink * ruled.view(-1, 1, 1)).unsqueeze(1)
+
+
+def _tilted(canvas: Tensor, generator: torch.Generator) -> Tensor:
+    """The whole line tilted a little (``LINE_TILT``), as a line written or photographed askew: rows sheared
+    about the line's middle, which for these angles is a rotation to within a fraction of a pixel."""
+    count, _, height, width = canvas.shape
+    tilt = _uniform(count, LINE_TILT, generator).view(-1, 1, 1)
+    x, y = _grid_axes(width)
+    source_y = y + (x - width / 2) * tilt
+    grid = torch.stack(torch.broadcast_tensors(x + 0 * tilt, source_y), dim=-1) / torch.tensor([width, height]) * 2 - 1
+    return F.grid_sample(canvas, grid, align_corners=False)
+
+
+def _junk(blank: Tensor, width: int, generator: torch.Generator) -> Tensor:
+    """What is not writing but passes the stages' threshold, on some blank lines: smooth blobs (a texture, a
+    shadow's edge) or grain (paper fibres, sensor noise). The line model learns to read nothing there."""
+    count = len(blank)
+    ink = torch.zeros(count, 1, CANVAS_HEIGHT, width)
+    chosen = (blank & (torch.rand(count, generator=generator) < JUNK_SHARE)).nonzero().flatten()
+    if len(chosen) == 0:
+        return ink
+    coarse = torch.rand((len(chosen), 1, CANVAS_HEIGHT // 8, width // 8 + 1), generator=generator)
+    smooth = F.interpolate(coarse, size=(CANVAS_HEIGHT, width), mode="bicubic", align_corners=False)
+    blobs = ((smooth - 0.65) / 0.1).clamp(0, 1)
+    grain = (torch.rand((len(chosen), 1, CANVAS_HEIGHT, width), generator=generator) > 0.9).float()
+    grain = F.max_pool2d(grain, 2, stride=1, padding=1)[..., :CANVAS_HEIGHT, :width] * 0.8
+    ink[chosen] = torch.where(_chosen(0.5, len(chosen), generator), blobs, grain)
+    return ink
 
 
 def _strokes(canvas: Tensor, generator: torch.Generator) -> Tensor:

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
+from digitocr.config import DIGIT_BOX, LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
 from digitocr.reading.candidates import ink_of, input_box, per_stack
+from digitocr.reading.stages import stroke_width
 from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
 
 # A horizontal run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes
 # of a digit (a 7's bar, a 5's hat) are about one height wide, two touching digits' joined bars under two; not tuned.
 FORM_RUN_HEIGHTS = 2.5
+FORM_TILT_ROWS = 2  # a form line tilted by up to 3 degrees stays one run over 100 pixels once this much thicker
 FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: it does not give the digit height
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
 # handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
@@ -32,6 +34,13 @@ LINE_OVERLAP = 0.5
 # tall together (ruled paper: lines 1.2-1.6 heights apart); not tuned.
 STACKED_UNION = 2.0
 STACKED_GAP = 0.25
+# A line shorter than this (working pixels) is a speck: the smallest digits read are 8 pixels tall here (a number
+# 25 pixels tall in a 1200x900 photo, at the 384-pixel working size); not tuned.
+MIN_LINE_HEIGHT = 6
+# A line whose strokes are thicker than the thickest MNIST digits' (``ReadingConfig.max_stroke`` in the 20-pixel
+# digit box, scaled to the line's ink height) is a blob or a smear, not writing.
+STROKE_SCALE = LINE_INK_HEIGHT / DIGIT_BOX
+STROKE_LEVEL = 0.5  # a line pixel this dark is stroke when measuring the stroke width (as for 28x28 digits)
 TOP_MARGIN = (LINE_HEIGHT - LINE_INK_HEIGHT) / 2  # rows of paper above (and below) a line's ink, normalised
 
 
@@ -81,13 +90,18 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
     for picture in range(len(greys)):
         mine = np.flatnonzero(components.pictures == picture)
         boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
-        found.append(
-            [
-                normalise_line(contrast[picture], writing[picture], box, picture, mappings[picture])
-                for box in group_lines(boxes, heights[picture])
-            ]
-        )
+        lines = [
+            normalise_line(contrast[picture], writing[picture], box, picture, mappings[picture])
+            for box in group_lines(boxes, heights[picture])
+            if box[3] - box[1] >= MIN_LINE_HEIGHT
+        ]
+        found.append([line for line in lines if plausible_line(line, config)])
     return found
+
+
+def plausible_line(line: FoundLine, config: ReadingConfig) -> bool:
+    """Whether a found line could be writing at all, before asking the model (``STROKE_SCALE``)."""
+    return float(stroke_width(line.image > STROKE_LEVEL)) <= config.max_stroke * STROKE_SCALE
 
 
 def digit_heights(components: Components, pictures: int) -> np.ndarray:
@@ -103,9 +117,14 @@ def digit_heights(components: Components, pictures: int) -> np.ndarray:
 
 
 def without_form_lines(mask: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """The masks (N, H, W) without their horizontal runs longer than ``FORM_RUN_HEIGHTS`` digit heights."""
+    """The masks (N, H, W) without their form lines: horizontal runs longer than ``FORM_RUN_HEIGHTS`` digit heights,
+    measured on the mask thickened by ``FORM_TILT_ROWS`` rows up and down so a slightly tilted line is one run."""
     count, height, width = mask.shape
-    flat = mask.reshape(count * height, width)
+    thick = mask.copy()
+    for shift in range(1, FORM_TILT_ROWS + 1):
+        thick[:, shift:] |= mask[:, :-shift]
+        thick[:, :-shift] |= mask[:, shift:]
+    flat = thick.reshape(count * height, width)
     padded = np.zeros((len(flat), width + 2), bool)
     padded[:, 1:-1] = flat
     rows, columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
@@ -114,10 +133,10 @@ def without_form_lines(mask: np.ndarray, heights: np.ndarray) -> np.ndarray:
     long = (ends - starts) > np.where(limit > 0, limit, width)  # no digit height: no run is too long
     if not long.any():
         return mask
-    cleaned = flat.copy()
+    form = np.zeros_like(flat)
     for row, start, end in zip(rows[long], starts[long], ends[long]):
-        cleaned[row, start:end] = False
-    return cleaned.reshape(mask.shape)
+        form[row, start:end] = True
+    return mask & ~form.reshape(mask.shape)
 
 
 def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, int, int, int]]:
