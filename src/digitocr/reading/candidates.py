@@ -87,6 +87,7 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     clean = stages.remove_noise(grey)
     paper = stages.estimate_paper(clean)
     ordered = stages.sorted_sample(clean - paper)  # one sort for the polarity's and the threshold's statistics
+    paper, ordered = stages.centre_on_majority(paper, ordered)
     dark_ink = stages.ink_is_dark(clean, paper, ordered)
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
     threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast, stages.contrast_sample(ordered, dark_ink))
