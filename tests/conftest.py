@@ -103,3 +103,31 @@ def untrained_line_model_path(tmp_path_factory) -> Path:
         model(example_input(lines=True, batch=8))
     path = tmp_path_factory.mktemp("untrained-line") / "line.pth"
     return save_model(path, model.eval(), config, data_sha256="1" * 64, metrics={"test_accuracy": 0.25})
+
+
+@pytest.fixture(scope="session")
+def sevens_line_model_path(untrained_line_model_path, tmp_path_factory) -> Path:
+    """A line model that reads every column as a confident 7, so that greedy CTC decoding reads each line of a
+    picture as one "7": a multi-line answer whose text is known, for the code around the reading."""
+    from digitocr.config import NUM_CLASSES
+    from digitocr.modelfile import read_model_file, save_model
+
+    model_file = read_model_file(untrained_line_model_path)
+    with torch.no_grad():
+        model_file.model.head.bias.copy_(torch.tensor([50.0 if k == 7 else 0.0 for k in range(NUM_CLASSES + 1)]))
+    return save_model(tmp_path_factory.mktemp("sevens") / "sevens.pth", model_file.model, model_file.config)
+
+
+@pytest.fixture(scope="session")
+def two_lines_png() -> bytes:
+    """A 400x400 page with a stroke on each of two rows: two lines of writing, one above the other."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (400, 400), "white")
+    for y in (40, 240):
+        ImageDraw.Draw(picture).line([(200, y), (200, y + 120)], fill="black", width=25)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()

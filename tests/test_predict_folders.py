@@ -216,6 +216,44 @@ def test_a_quoted_newline_in_a_row_is_not_its_end(untrained_model_path, tmp_path
     assert len(rows(tmp_path / "results.csv")) == 3 and str(odd.relative_to(tmp_path)) in files
 
 
+def test_a_picture_of_several_lines_is_one_printed_line_and_one_csv_row(
+    sevens_line_model_path, two_lines_png, tmp_path, capsys, monkeypatch
+):
+    """Plain output joins a picture's lines with " / "; --json has them in "lines"; the CSV keeps one row per
+    picture, its text the lines joined by a newline inside quotes, and --resume cuts a row torn inside them."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(two_lines_png)
+    Image.open(photos / "a.png").crop((0, 0, 400, 200)).save(photos / "b.png")  # the upper line alone
+    Image.new("L", (100, 100), 255).save(photos / "c.png")
+    model = ["--model", str(sevens_line_model_path)]
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "photos/", *model]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "photos/a.png: 7 / 7  [7:1.00 / 7:1.00]",
+        "photos/b.png: 7  [7:1.00]",
+        "photos/c.png: (no digits)",
+    ]
+    assert main(["predict", "photos/", "--json", *model]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [answer["text"] for answer in answers] == ["7\n7", "7", ""]
+    assert [[line["text"] for line in answer["lines"]] for answer in answers] == [["7", "7"], ["7"], []]
+
+    assert main(["predict", "photos/", "--csv", "results.csv", *model]) == 0
+    data = (tmp_path / "results.csv").read_bytes()
+    assert b'photos/a.png,"7\n7",' in data  # quoted: the newline is the text's, not the row's end
+    assert [(row["file"], row["text"]) for row in rows(tmp_path / "results.csv")] == [
+        ("photos/a.png", "7\n7"),
+        ("photos/b.png", "7"),
+        ("photos/c.png", ""),
+    ]
+    (tmp_path / "results.csv").write_bytes(data[: data.index(b'"7\n') + 3])  # killed inside the quotes
+    capsys.readouterr()
+    assert main(["predict", "photos/", "--csv", "results.csv", "--resume", *model]) == 0
+    assert capsys.readouterr().out.startswith("read 3 pictures (0 errors)")  # the torn row was the first
+    assert (tmp_path / "results.csv").read_bytes() == data
+
+
 def on_a_terminal(args: list[str], monkeypatch) -> tuple[int, str]:
     """Run predict with stderr on a 24-line pseudo-terminal -> (exit code, what the terminal showed)."""
     ours, theirs = pty.openpty()

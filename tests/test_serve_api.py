@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from jsonschema import Draft202012Validator
 from PIL import Image, ImageDraw
 
 from digitocr.config import TrainConfig
@@ -76,10 +77,50 @@ def assert_error(response, status: int, why: str) -> None:
     assert list(response.json()) == ["detail"] and why in response.json()["detail"], response.text
 
 
+def response_schema(client) -> Draft202012Validator:
+    """A validator of /api/predict's 200 answer against the schema the app publishes at /openapi.json."""
+    document = client.get("/openapi.json").json()
+    answer = document["paths"]["/api/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = {**answer, "components": document["components"]}
+    Draft202012Validator.check_schema(schema)  # OpenAPI 3.1's schemas are JSON Schema 2020-12
+    return Draft202012Validator(schema)
+
+
 def test_multipart_answer_is_the_recognizers_json(client, model_path, canvas_png):
     response = post_file(client, canvas_png)
     assert response.status_code == 200
     assert response.json() == Recognizer(model_path).read(canvas_png).to_dict()
+
+
+def test_a_classifier_reading_is_one_line_and_the_schema_describes_it(client, canvas_png):
+    answer = post_file(client, canvas_png, probabilities="true").json()
+    response_schema(client).validate(answer)
+    [line] = answer["lines"]  # a classifier reads one line: the digits it found, left to right
+    assert line["text"] == answer["text"] == "1"
+    assert line["digits"] == answer["digits"]  # with their probabilities too
+    (x, y, w, h), (dx, dy, dw, dh) = line["box"], answer["digits"][0]["box"]
+    assert (x, y, w, h) == (dx, dy, dw, dh)  # one digit: the line's box is the digit's
+
+
+def test_a_picture_without_digits_has_no_lines(client):
+    answer = post_file(client, png_bytes(Image.new("L", (112, 112), 255))).json()
+    assert answer == {"text": "", "digits": [], "lines": []}
+    response_schema(client).validate(answer)
+
+
+def test_a_line_model_answers_lines_in_the_same_shape(sevens_line_model_path, two_lines_png):
+    """Served, a line model's reading is the recognizer's JSON and fits the published schema: a stroke on each of
+    two rows is two lines, top to bottom, and ``text`` is their texts joined by a newline."""
+    with TestClient(create_app(ServeSettings(model_path=str(sevens_line_model_path)))) as client:
+        answer = post_file(client, two_lines_png).json()
+        detailed = post_file(client, two_lines_png, probabilities="true").json()
+        response_schema(client).validate(detailed)
+    assert answer == Recognizer(sevens_line_model_path).read(two_lines_png).to_dict()
+    assert answer["text"] == "7\n7" and [line["text"] for line in answer["lines"]] == ["7", "7"]
+    tops = [line["box"][1] for line in answer["lines"]]
+    assert tops[0] < 100 < 200 < tops[1], tops  # the first line is the upper stroke
+    assert detailed["digits"] == [digit for line in detailed["lines"] for digit in line["digits"]]
+    assert all(len(digit["probabilities"]) == 10 for digit in detailed["digits"])
 
 
 def test_a_16_bit_picture_is_read_as_its_8_bit_copy(client, canvas_png):

@@ -1,6 +1,7 @@
 """End to end, as a person uses it: `digitocr serve` in its own process, driven by headless Chromium and httpx.
 
-Needs Chromium (`make test` installs Debian's, see tests/browser.py) and trains the session's real model.
+Needs Chromium (`make test` installs Debian's, see tests/browser.py); trains the session's real model, and reads
+touching digits drawn on the pad with the shipped reader (the server's default).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import httpx
 import numpy as np
 import pytest
+import scipy.ndimage
 from browser import chromium_path
 from PIL import Image
 
@@ -29,6 +31,54 @@ DIGITS = {
     "0": [[(0.5 + 0.22 * math.sin(t * math.pi / 12), 0.5 - 0.33 * math.cos(t * math.pi / 12)) for t in range(25)]],
     "4": [[(0.55, 0.15), (0.28, 0.6), (0.75, 0.6)], [(0.6, 0.35), (0.6, 0.85)]],
 }
+
+
+def oval(cx: float, cy: float, rx: float, ry: float, slant: float, points: int = 12) -> list[tuple[float, float]]:
+    """A 0 as people write it: from the top, anticlockwise, a little past the start, leaning right by ``slant``."""
+    turn = [2.15 * math.pi * k / points for k in range(points + 1)]
+    return [(cx - rx * math.sin(a) + slant * ry * math.cos(a), cy - ry * math.cos(a)) for a in turn]
+
+
+def smooth(points: list[tuple[float, float]], steps: int = 5) -> list[tuple[float, float]]:
+    """A Catmull-Rom curve through ``points``: a hand's stroke bends, it has no corners at its points."""
+    ends = [points[0], *points, points[-1]]
+    curve = []
+    for p0, p1, p2, p3 in zip(ends, ends[1:], ends[2:], ends[3:]):
+        for k in range(steps):
+            t = k / steps
+            curve.append(
+                tuple(
+                    0.5 * (2 * b + (c - a) * t + (2 * a - 5 * b + 4 * c - d) * t * t + (3 * b - a - 3 * c + d) * t**3)
+                    for a, b, c, d in zip(p0, p1, p2, p3)
+                )
+            )
+    return [*curve, points[-1]]
+
+
+# Numbers whose digits touch, as a hand writes them on the pad: each digit a curved stroke about 55 % of the
+# pad's height (the pad's pen is 1/13 of its width, so a stroke is about a seventh of the digit's height, as in
+# MNIST), slanted a little, the second digit's stroke starting on (or running into) the first's.
+TOUCHING = {
+    # the 7's bar starts on the 3's upper bow
+    "37": [
+        smooth([(0.17, 0.30), (0.23, 0.23), (0.31, 0.20), (0.39, 0.23), (0.41, 0.31), (0.36, 0.40), (0.29, 0.45),
+                (0.37, 0.48), (0.44, 0.56), (0.43, 0.67), (0.35, 0.75), (0.25, 0.77), (0.18, 0.73)]),
+        smooth([(0.40, 0.24), (0.52, 0.23), (0.64, 0.22), (0.74, 0.22), (0.69, 0.34), (0.64, 0.47), (0.60, 0.60),
+                (0.56, 0.79)]),
+    ],
+    # the 0's left side touches the 1
+    "10": [
+        smooth([(0.31, 0.27), (0.35, 0.22), (0.355, 0.36), (0.35, 0.50), (0.345, 0.65), (0.34, 0.79)]),
+        smooth(oval(0.575, 0.50, 0.145, 0.29, 0.08)),
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def default_server():
+    """A real `digitocr serve` with no --model: it reads with the reader that ships, which reads whole lines."""
+    with running_server() as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +115,16 @@ def draw(page, strokes) -> None:
         for x, y in points[1:]:
             page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=6)
         page.mouse.up()
+
+
+def pad_pixels(page) -> np.ndarray:
+    """The pad as it is drawn: (height, width) uint8, its red channel (the pad is grey: black ink on white)."""
+    width, height, red = page.evaluate("""() => {
+        const pad = document.querySelector('#pad');
+        const pixels = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
+        return [pad.width, pad.height, Array.from(pixels.filter((value, i) => i % 4 === 0))];
+    }""")
+    return np.array(red, np.uint8).reshape(height, width)
 
 
 def wait_for_prediction(page, expected: str) -> str:
@@ -114,12 +174,7 @@ def test_draw_clear_and_upload_in_the_browser(server, browser, photo, tmp_path):
     assert page.text_content("#prediction") == ""
     assert page.text_content("#confidence") == ""
     assert page.locator("#bars .bar.best").count() == 0
-    ink = page.evaluate("""() => {
-        const pad = document.querySelector('#pad');
-        const pixels = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
-        return pixels.some((value, i) => i % 4 !== 3 && value !== 255);
-    }""")
-    assert not ink, "the pad still has ink after #clear"
+    assert (pad_pixels(page) == 255).all(), "the pad still has ink after #clear"
 
     path, label = photo
     page.set_input_files("#photo", str(path))
@@ -138,6 +193,65 @@ def test_draw_clear_and_upload_in_the_browser(server, browser, photo, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
     assert not errors, errors
+    page.close()
+
+
+@pytest.mark.parametrize("number", TOUCHING)
+def test_the_pad_reads_a_number_whose_digits_touch(default_server, browser, number, tmp_path):
+    """What the line reader is for: two digits written into each other, read by the server's default reader."""
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    page.goto(default_server)
+    page.wait_for_selector("#pad")
+    draw(page, TOUCHING[number])
+    shown = wait_for_prediction(page, number)
+    page.locator("#pad").screenshot(path=tmp_path / f"pad-{number}.png")
+    _, pieces = scipy.ndimage.label(pad_pixels(page) < 128)
+    assert pieces == 1, f"the digits of {number} as drawn do not touch"
+    assert shown == number, f"drew {number} with touching digits; the page read {shown!r}"
+    assert page.locator("#bars .chart").count() == 2  # ten bars for each digit read
+    page.close()
+
+
+def made_up_reading(lines: dict[str, tuple[int, int, int, int]]) -> dict:
+    """The server's answer for these lines (text -> box), each digit a confident share of its line's box."""
+    made = []
+    for text, (x, y, w, h) in lines.items():
+        step = w // len(text)
+        digits = [
+            {
+                "digit": int(d),
+                "confidence": 0.9,
+                "box": [x + k * step, y, step, h],
+                "top3": [{"digit": int(d), "confidence": 0.9}],
+            }
+            for k, d in enumerate(text)
+        ]
+        made.append({"text": text, "box": [x, y, w, h], "digits": digits})
+    return {"text": "\n".join(lines), "digits": [d for line in made for d in line["digits"]], "lines": made}
+
+
+def test_a_reading_of_several_lines_shows_them_line_under_line(server, browser, photo):
+    answer = made_up_reading({"37": (40, 30, 250, 110), "10": (50, 190, 220, 110)})
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    page.route("**/api/predict*", lambda route: route.fulfill(json=answer))
+    page.goto(server)
+    draw(page, TOUCHING["37"])
+    assert wait_for_prediction(page, "37\n10") == "37\n10"
+    assert page.inner_text("#prediction") == "37\n10"  # as rendered: the newline is a line break
+    assert page.text_content("#confidence") == "confidence 3: 90 % · 7: 90 % / 1: 90 % · 0: 90 %"
+
+    page.set_input_files("#photo", str(photo[0]))
+    page.wait_for_function("document.querySelector('#photo-result').textContent.startsWith('Read')", timeout=20_000)
+    assert page.inner_text("#photo-result strong") == "37\n10"
+    blue = page.evaluate("""() => {
+        const view = document.querySelector('#photo-view');
+        const pixels = view.getContext('2d').getImageData(0, 0, view.width, view.height).data;
+        let blue = 0;
+        for (let i = 0; i < pixels.length; i += 4)
+            if (pixels[i] < 90 && pixels[i + 1] > 70 && pixels[i + 1] < 120 && pixels[i + 2] > 180) blue++;
+        return blue;
+    }""")
+    assert blue > 1000, "no box drawn around the lines"  # two boxes' outlines, about 1,400 pixels each
     page.close()
 
 
@@ -162,7 +276,7 @@ def test_keyboard_reads_and_clears(server, browser, trained_model_path):
 def test_page_says_plainly_when_nothing_was_recognised(server, browser, photo):
     page = browser.new_page()
     # The server's answer for a picture without digits, whatever this model makes of the scribble below.
-    page.route("**/api/predict*", lambda route: route.fulfill(json={"text": "", "digits": []}))
+    page.route("**/api/predict*", lambda route: route.fulfill(json={"text": "", "digits": [], "lines": []}))
     page.goto(server)
     draw(page, [[(0.1, 0.1), (0.12, 0.12)]])
     page.wait_for_function("document.querySelector('#pad-message').textContent.length > 0")

@@ -23,8 +23,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="read the digits in pictures (photos, scans, canvas drawings)",
-        description="Read the digits in each picture, left to right. A picture that cannot be read gets an "
-        "error line (or row) and the others are still read; the exit code is 1 if any failed.",
+        description="Read the digits in each picture, left to right, line by line from the top. One output line "
+        "per picture: 'photo.jpg: 2024 / 15  [2:0.91 0:0.88 2:0.95 4:0.90 / 1:0.97 5:0.89]' (the picture's lines of "
+        "digits separated by ' / ', each digit's confidence in brackets, grouped the same way). A picture that cannot "
+        "be read gets an error line (or row) and the others are still read; the exit code is 1 if any failed.",
     )
     parser.add_argument(
         "images",
@@ -66,13 +68,15 @@ def register(subparsers) -> None:
     output.add_argument(
         "--json",
         action="store_true",
-        help='one JSON object per picture: {"file", "text", "digits"} or {"file", "error"}',
+        help='one JSON object per picture: {"file", "text", "digits", "lines"} or {"file", "error"}; "text" is the '
+        'lines\' digits joined by "\\n", each of "lines" has its "text", "box" and "digits"',
     )
     output.add_argument(
         "--csv",
         metavar="OUT",
-        help="write one row per picture to the CSV file OUT (file,text,confidences,error; the confidences one per "
-        "digit, space-separated) as they are read, and print only a summary line",
+        help="write one row per picture to the CSV file OUT (file,text,confidences,error; a text of several lines "
+        "holds them joined by newlines, quoted as CSV quotes them; the confidences one per digit, space-separated) as "
+        "they are read, and print only a summary line",
     )
     parser.add_argument(
         "--resume",
@@ -196,8 +200,20 @@ def report(name: str, answer, as_json: bool) -> None:
     elif as_json:
         print(json.dumps({"file": name, **answer.to_dict()}), flush=True)
     else:
-        confidences = " ".join(f"{d.digit}:{d.confidence:.2f}" for d in answer.digits)
-        print(f"{name}: {answer.text or '(no digits)'}" + (f"  [{confidences}]" if confidences else ""), flush=True)
+        print(f"{name}: {plain_text(answer)}", flush=True)
+
+
+LINE_SEPARATOR = " / "  # between a picture's lines in plain output: one output line per picture, easy to grep
+
+
+def plain_text(answer) -> str:
+    """A reading as ``predict`` prints it: '2024 / 15  [2:0.91 0:0.88 2:0.95 4:0.90 / 1:0.97 5:0.89]'."""
+    if not answer.lines:
+        return "(no digits)"
+    confidences = LINE_SEPARATOR.join(
+        " ".join(f"{d.digit}:{d.confidence:.2f}" for d in line.digits) for line in answer.lines
+    )
+    return f"{LINE_SEPARATOR.join(line.text for line in answer.lines)}  [{confidences}]"
 
 
 def save_digit_images(result, folder: Path, stem: str) -> None:

@@ -131,8 +131,10 @@ async def predict(request: Request, data: bytes = Depends(request_picture), prob
     """Read the digits in a picture: the JSON of `digitocr predict --json`, without "file"."""
     result = await request.app.state.batcher.read(data)  # decoded and read in a worker thread, off the loop
     answer = result.to_dict()
-    if probabilities:  # all ten, for the page's bars
-        for entry, digit in zip(answer["digits"], result.digits):
+    if probabilities:  # all ten, for the page's bars; a line's digits are the same digits, so they get them too
+        entries = answer["digits"] + [entry for line in answer["lines"] for entry in line["digits"]]
+        readings = result.digits + [digit for line in result.lines for digit in line.digits]
+        for entry, digit in zip(entries, readings):
             entry["probabilities"] = [round(p, 6) for p in digit.probabilities.tolist()]
     # Built by our own code, so it is sent as it is: validating it again against PredictResponse (which still
     # documents it in the OpenAPI schema) would cost every request a pass through pydantic.

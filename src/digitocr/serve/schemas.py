@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+BOX = {"min_length": 4, "max_length": 4}  # a box is four numbers: x, y, width, height
+
 
 class Guess(BaseModel):
     digit: int
@@ -17,18 +19,30 @@ class DigitOut(BaseModel):
 
     digit: int
     confidence: float = Field(description="softmax probability of `digit`")
-    box: list[int] = Field(description="x, y, width, height in the uploaded picture's pixels")
+    box: list[int] = Field(description="x, y, width, height in the uploaded picture's pixels", **BOX)
     top3: list[Guess]
     probabilities: list[float] | None = Field(
         None, description="all ten class probabilities, digit 0 first (only with ?probabilities=true)"
     )
 
 
+class LineOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str = Field(description="the line's digits, left to right")
+    box: list[int] = Field(description="x, y, width, height of its digits in the uploaded picture's pixels", **BOX)
+    digits: list[DigitOut] = Field(description="the line's digits, left to right")
+
+
 class PredictResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    text: str = Field(description='the digits left to right; "" when none were found')
-    digits: list[DigitOut]
+    text: str = Field(
+        description='the digits of each line left to right, the lines top to bottom joined by "\\n"; "" when none '
+        "were found"
+    )
+    digits: list[DigitOut] = Field(description="every line's digits in reading order: the lines' digits, one list")
+    lines: list[LineOut] = Field(description="the lines that hold digits, top to bottom; [] when none were found")
 
 
 class ErrorDetail(BaseModel):

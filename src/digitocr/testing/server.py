@@ -21,13 +21,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def running_server(model_path: str | Path, port: int | None = None, start_timeout: float = 120) -> Iterator[str]:
-    """Start `digitocr serve` on 127.0.0.1, wait until /api/health answers, yield its base URL, stop it after."""
+def running_server(
+    model_path: str | Path | None = None, port: int | None = None, start_timeout: float = 120
+) -> Iterator[str]:
+    """Start `digitocr serve` on 127.0.0.1, wait until /api/health answers, yield its base URL, stop it after.
+
+    ``model_path`` None: no --model, so it reads with what `digitocr serve` reads by default (the shipped reader)."""
     port = port or free_port()
     # A file, not a pipe: a pipe nobody reads would block a chatty server when full. Closed when it stops.
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "digitocr", "serve", "--model", str(model_path), "--port", str(port)],
+        [sys.executable, "-m", "digitocr", "serve", "--port", str(port)]
+        + ([] if model_path is None else ["--model", str(model_path)]),
         stderr=log,
         text=True,
     )

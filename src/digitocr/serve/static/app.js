@@ -120,9 +120,16 @@ async function readPad() {
   } else if (!answer.text) {
     showPad("", "", "Nothing recognised. Draw the digit bigger, in the middle of the pad.", []);
   } else {
-    const sure = answer.digits.map((d) => `${d.digit}: ${Math.round(d.confidence * 100)} %`).join(" · ");
+    // Each line's digits, the lines apart as in the text: "3: 91 % · 7: 88 % / 1: 97 %".
+    const sure = linesOf(answer).map((line) =>
+      line.digits.map((d) => `${d.digit}: ${Math.round(d.confidence * 100)} %`).join(" · ")).join(" / ");
     showPad(answer.text, `confidence ${sure}`, "", answer.digits);
   }
+}
+
+// The answer's lines; an answer without "lines" (a server older than them) is one line of all its digits.
+function linesOf(answer) {
+  return answer.lines || [{ text: answer.text, digits: answer.digits, box: null }];
 }
 
 function showPad(text, confidence, message, digits) {
@@ -201,7 +208,7 @@ async function readPhoto(file) {
     picture = null;  // a format the browser cannot show may still be one the server reads
   }
   const answer = await send(file, file.name || "photo");
-  drawPhoto(picture, answer.digits || []);
+  drawPhoto(picture, answer.error ? [] : linesOf(answer));
   if (answer.error) {
     result.className = "photo-result warn";
     result.textContent = answer.error;
@@ -214,7 +221,8 @@ async function readPhoto(file) {
   }
 }
 
-function drawPhoto(picture, digits) {
+// The photo with a box around each line of digits (blue, a little outside its digits) and each digit (orange).
+function drawPhoto(picture, lines) {
   const stage = $("photo-stage");
   const view = $("photo-view");
   stage.hidden = !picture;
@@ -228,7 +236,14 @@ function drawPhoto(picture, digits) {
   context.lineWidth = line;
   context.font = `bold ${Math.max(14, Math.round(view.width / 22))}px system-ui, sans-serif`;
   context.textBaseline = "bottom";
-  for (const reading of digits) {
+  context.strokeStyle = "#3b5bdb";
+  for (const { box } of lines) {
+    if (!box) continue;
+    const [x, y, w, h] = box.map((v) => v * scale);
+    const margin = 2 * line;  // outside the digits' boxes, so a one-digit line's box still shows
+    context.strokeRect(x - margin, y - margin, w + 2 * margin, h + 2 * margin);
+  }
+  for (const reading of lines.flatMap((each) => each.digits)) {
     const [x, y, w, h] = reading.box.map((v) => v * scale);
     context.strokeStyle = "#e8590c";
     context.strokeRect(x, y, w, h);
