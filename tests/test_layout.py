@@ -11,13 +11,14 @@ PACKAGE = Path(digitocr.__file__).parent
 # Top to bottom; a module may import its own layer and those above it. The package root holds only the version
 # and the lazily imported public names, so anything may take __version__ from it.
 FLOW = [
-    "errors", "files", "machine", "jsonable", "config", "catalog",
-    "data.sources", "data.augment", "data.memory", "data",
+    "errors", "files", "machine", "jsonable", "config", "catalog", "ctc",
+    "data.sources", "data.augment", "data.memory", "data.lines", "data",
     "models", "presets", "ema", "devices", "distributed", "inference", "training", "evaluation", "modelfile",
     "plots", "pipeline", "reports",
     "tune.space", "tune.study", "tune.results", "tune.figures", "tune.search", "tune", "export",
-    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.onnx_backend",
-    "reading.backends", "reading.results", "reading.choice", "reading.parallel", "reading.recognizer", "reading",
+    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.lines",
+    "reading.onnx_backend", "reading.backends", "reading.results", "reading.transcribe", "reading.choice",
+    "reading.parallel", "reading.recognizer", "reading",
     "serve", "cli", "__main__", "testing",
 ]  # fmt: skip
 
