@@ -299,3 +299,73 @@ def test_a_config_file_with_numbers_python_cannot_hold_is_one_line(tmp_path):
         result = run_cli("train", "--config", "bad.json", cwd=tmp_path)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+# A line model small enough to train and evaluate in seconds: 2 steps of 32 lines, 24 test lines.
+TINY_LINE_CONFIG = {
+    "model": {"name": "line", "channels": [4, 8], "context": [8]},
+    "lines": {"lines_per_epoch": 64, "val_lines": 16, "test_lines": 24},
+    "epochs": 1,
+    "batch_size": 32,
+    "optimizer": "adam",
+    "lr": 0.003,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_line_model_path(tmp_path_factory) -> Path:
+    """As conftest's untrained line model (random weights, batch-norm statistics moved), on 24 test lines."""
+    import torch
+
+    from digitocr.config import TrainConfig
+    from digitocr.modelfile import save_model
+    from digitocr.models import build_model, example_input
+
+    torch.manual_seed(0)
+    config = TrainConfig.from_dict(TINY_LINE_CONFIG)
+    model = build_model(config.model).train()
+    with torch.no_grad():
+        model(example_input(lines=True, batch=8))
+    path = tmp_path_factory.mktemp("tiny-line") / "line.pth"
+    return save_model(path, model.eval(), config, data_sha256="1" * 64, metrics={"test_accuracy": 0.25})
+
+
+def test_evaluate_a_line_model_reads_test_lines_and_reports_them(tiny_line_model_path, tmp_path, mnist_root):
+    report = tmp_path / "report"
+    evaluated = run_cli("evaluate", str(tiny_line_model_path), "--json", "--report-dir", str(report))
+    assert evaluated.returncode == 0 and "Traceback" not in evaluated.stderr, evaluated.stderr
+    metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert set(metrics) == {"test_accuracy", "digit_error_rate", "per_length", "lines"}
+    assert metrics["lines"] == TINY_LINE_CONFIG["lines"]["test_lines"]
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["digit_error_rate"] >= 0
+    assert set(metrics["per_length"]) <= {str(length) for length in range(13)}
+    # The report: the test lines as read and the figures' numbers; no 28x28 figure, nothing it cannot draw.
+    saved = json.loads((report / "metrics.json").read_text())
+    assert {name: saved[name] for name in metrics} == metrics
+    assert saved["model_path"] == str(tiny_line_model_path) and saved["config"]["model"]["name"] == "line"
+    assert sorted(saved["report_files"]) == ["lines.png", "metrics.json"]
+    assert sorted(path.name for path in report.iterdir()) == ["lines.png", "metrics.json"]
+    assert (report / "lines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    table = run_cli("evaluate", str(tiny_line_model_path))
+    assert table.returncode == 0, table.stderr
+    assert f"exact-line accuracy: {metrics['test_accuracy']:.2%} of 24 test lines" in table.stdout
+    assert f"digit error rate: {metrics['digit_error_rate']:.2%}" in table.stdout
+    for length, share in metrics["per_length"].items():
+        assert f"{length:>6}  {share:6.2%}" in table.stdout
+
+
+@pytest.mark.slow
+def test_training_a_line_model_counts_lines_and_evaluate_agrees(tmp_path, mnist_root):
+    (tmp_path / "line.json").write_text(json.dumps(TINY_LINE_CONFIG))
+    model, report = tmp_path / "line.pth", tmp_path / "report"
+    trained = run_cli("train", "--config", "line.json", "--out", str(model), "--report-dir", str(report), cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "epoch 1/1" in trained.stderr and "lines/s" in trained.stderr and "img/s" not in trained.stderr
+    assert sorted(path.name for path in report.iterdir()) == ["lines.png", "metrics.json", "training_curves.png"]
+    saved = json.loads((report / "metrics.json").read_text())
+    assert len(saved["history"]) == 1 and saved["lines"] == TINY_LINE_CONFIG["lines"]["test_lines"]
+    evaluated = run_cli("evaluate", str(model), "--json")
+    metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    assert metrics["test_accuracy"] == saved["test_accuracy"]
+    assert metrics["digit_error_rate"] == saved["digit_error_rate"]

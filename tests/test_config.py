@@ -6,18 +6,19 @@ import dataclasses
 
 import pytest
 
-from digitocr.config import SETTINGS, AugmentConfig, DataConfig, ModelConfig, TrainConfig
+from digitocr.config import SETTINGS, AugmentConfig, DataConfig, LinesConfig, ModelConfig, TrainConfig
 from digitocr.errors import ConfigError
 
 
 def test_every_field_has_one_flat_name():
-    sections = {"model", "data", "augment"}
+    sections = {"model", "data", "augment", "lines"}
     fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in sections]
-    for kind in (ModelConfig, DataConfig, AugmentConfig):
+    for kind in (ModelConfig, DataConfig, AugmentConfig, LinesConfig):
         fields += [f.name for f in dataclasses.fields(kind)]
     assert len(SETTINGS) == len(fields)
     assert SETTINGS["model"] == ("model", "name", str) and SETTINGS["hidden"].section == "model"
     assert SETTINGS["val_size"].section == "data" and SETTINGS["lr"].section is None
+    assert SETTINGS["lines_per_epoch"].section == "lines"
 
 
 def test_settings_of_every_section_change_together_and_the_original_stays():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from digitocr import plots, reports
 from digitocr.cli import main
@@ -89,6 +90,24 @@ def test_galleries_caption_each_image():
     colours = [ax.title.get_color() for ax in samples.axes if ax.get_images()]
     assert colours[0] == "black" and colours[1] == "tab:red"  # label 0 right, label 1 wrong
     assert "nothing to show" in axis_texts(plots.mistake_gallery(split.images[:0], [], [], []))
+
+
+def test_the_line_gallery_shows_each_line_to_its_own_width_and_what_was_read(tmp_path):
+    images = torch.rand(3, 1, 32, 120, generator=torch.Generator().manual_seed(0))
+    figure = plots.line_gallery(images, torch.tensor([120, 64, 8]), ["12", "7", ""], ["12", "1", ""])
+    axes = [ax for ax in figure.axes if ax.get_images()]
+    assert [ax.get_images()[0].get_array().shape for ax in axes] == [(32, 120), (32, 64), (32, 8)]
+    assert all(ax.get_xlim() == (0, 120) for ax in axes)  # one scale for every line
+    assert [ax.get_title(loc="left") for ax in axes] == [
+        "true 12   read 12",
+        "true 7   read 1",
+        "true (blank)   read (nothing)",
+    ]
+    captions = [next(text for text in ax.findobj(Text) if text.get_text().startswith("true")) for ax in axes]
+    assert [caption.get_color() for caption in captions] == ["black", "tab:red", "black"]  # red: read wrong
+    plots.save_figure(figure, tmp_path / "lines.png")
+    assert_sensible_png(tmp_path / "lines.png")
+    assert "nothing to show" in axis_texts(plots.line_gallery(images[:0], torch.tensor([]), [], []))
 
 
 def test_every_figure_saves_as_png(tmp_path):

@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 
-from digitocr.config import OPTIMIZERS, SCHEDULES, ModelConfig, TrainConfig
+from digitocr.config import OPTIMIZERS, SCHEDULES, LinesConfig, ModelConfig, TrainConfig
 from digitocr.data import MNISTData, Split
 from digitocr.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from digitocr.models import build_model
@@ -158,6 +158,24 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
     with pytest.raises(TrainingInterrupted) as interrupted:
         trained_weights(config, data, callbacks=_CtrlCAt(step=17), checkpoint_path=checkpoint)  # mid-epoch 2
     assert interrupted.value.checkpoint_path == str(checkpoint) and checkpoint.is_file()
+    resumed = trained_weights(config, data, resume_from=checkpoint)
+    assert all(torch.equal(uninterrupted[name], resumed[name]) for name in uninterrupted)
+
+
+def test_ctrl_c_and_resume_of_a_line_model_match_an_uninterrupted_run(tmp_path):
+    """Lines drawn on the fly: the resumed run skips the steps it made without drawing them, and draws the rest as
+    the uninterrupted run did (each step's lines come from the epoch's seed and the step)."""
+    data = synthetic_data()
+    config = small_config(
+        model=ModelConfig(name="line", channels=(4, 8), context=(8,), dropout=0.1),
+        lines=LinesConfig(lines_per_epoch=256, val_lines=64, max_digits=4),
+        optimizer="adam",
+        lr=3e-3,
+    )  # 8 steps an epoch
+    uninterrupted = trained_weights(config, data)
+    checkpoint = tmp_path / "run.ckpt"
+    with pytest.raises(TrainingInterrupted):
+        trained_weights(config, data, callbacks=_CtrlCAt(step=12), checkpoint_path=checkpoint)  # mid-epoch 2
     resumed = trained_weights(config, data, resume_from=checkpoint)
     assert all(torch.equal(uninterrupted[name], resumed[name]) for name in uninterrupted)
 

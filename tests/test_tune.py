@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -20,8 +21,11 @@ optuna = pytest.importorskip("optuna")
 from digitocr.config import ModelConfig, TrainConfig, TuneConfig  # noqa: E402
 from digitocr.errors import ConfigError  # noqa: E402
 from digitocr.models import MODELS  # noqa: E402
+from digitocr.presets import preset_config  # noqa: E402
 from digitocr.tune import (  # noqa: E402
     MODEL_SPACES,
+    OPTIMIZER_RANGES,
+    TRAINING_SPACES,
     check_model,
     counted_trials,
     default_params,
@@ -99,7 +103,7 @@ def test_every_search_space_gives_valid_train_configs(model):
         trial = study.ask()
         config = trial_config(trial, TuneConfig(model=model, max_epochs=3))
         assert config.model.name == model and config.epochs == 3 and config.patience == 0
-        assert config.optimizer in ("sgd", "adamw")
+        assert config.optimizer in (("adam",) if model in TRAINING_SPACES else tuple(OPTIMIZER_RANGES))
         study.tell(trial, 0.5)
 
 
@@ -107,6 +111,15 @@ def test_first_trial_is_digitocr_train_defaults():
     """A new study starts from `digitocr train`'s settings, so the search can only improve on them."""
     config = trial_config(optuna.trial.FixedTrial(default_params("mlp")), TuneConfig(max_epochs=TrainConfig().epochs))
     assert config == TrainConfig()
+
+
+def test_a_line_study_starts_from_the_line_models_fast_preset_on_as_many_lines():
+    fast = preset_config("line")
+    config = trial_config(optuna.trial.FixedTrial(default_params("line")), TuneConfig(model="line", max_epochs=3))
+    # The trials leave the test lines alone: only the final retrain reads them, on the base's number.
+    assert config == dataclasses.replace(
+        fast, epochs=3, lines=dataclasses.replace(fast.lines, test_lines=TrainConfig().lines.test_lines)
+    )
 
 
 def test_unknown_or_missing_model_is_a_clear_error():

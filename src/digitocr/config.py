@@ -211,8 +211,9 @@ class TrainConfig:
             (all(width >= 1 for width in self.model.context), "line model context widths must be positive"),
             (self.lines.lines_per_epoch >= 1, "lines per epoch must be at least 1"),
             (
-                0 <= self.lines.min_digits <= self.lines.max_digits <= MAX_LINE_DIGITS,
-                f"digits per line must satisfy 0 <= min <= max <= {MAX_LINE_DIGITS}",
+                # max 0 (blank lines only) would teach no digit, and the generator needs a digit position
+                0 <= self.lines.min_digits <= self.lines.max_digits <= MAX_LINE_DIGITS and self.lines.max_digits >= 1,
+                f"digits per line must satisfy 0 <= min <= max <= {MAX_LINE_DIGITS}, max at least 1",
             ),
             (min(self.lines.val_lines, self.lines.test_lines) >= 0, "validation and test lines must not be negative"),
             (0 <= self.ema < 1, "EMA decay must be in [0, 1)"),

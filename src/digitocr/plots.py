@@ -91,6 +91,36 @@ def mistake_gallery(
     return digit_gallery(images, captions, cols, title)
 
 
+LINE_ROW_INCHES = 0.6  # height of a line's picture in line_gallery, its caption aside
+
+
+def line_gallery(images, widths, truths: Sequence[str], reads: Sequence[str], title: str = "Test lines") -> Figure:
+    """Lines of digits (N, 1, 32, W) or (N, 32, W), each cut to its own ``widths`` column, one a row, with the
+    digits drawn in it and what the model read (red when not exactly those)."""
+    images, widths = _images(images), _array(widths)
+    rows = max(len(images), 1)
+    # The widest line spans the figure: every line at the same scale, so their sizes compare.
+    widest = int(widths.max()) if len(widths) else 1
+    aspect = widest / images.shape[1] if len(images) else 4
+    figure = Figure(figsize=(min(max(4, LINE_ROW_INCHES * aspect), 16), 0.9 * rows + 0.5), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, 1, squeeze=False).ravel())
+    for ax in axes:
+        ax.set_axis_off()
+    if len(images) == 0:
+        axes[0].text(0.5, 0.5, "nothing to show", ha="center", va="center", fontsize=12)
+    for ax, image, width, truth, read in zip(axes, images, widths, truths, reads):
+        ax.imshow(image[:, : int(width)], cmap=DIGIT_CMAP, vmin=0, vmax=1, extent=(0, int(width), image.shape[0], 0))
+        ax.set_xlim(0, widest)
+        ax.set_title(
+            f"true {truth or '(blank)'}   read {read or '(nothing)'}",
+            fontsize=9,
+            loc="left",
+            color="black" if read == truth else "tab:red",
+        )
+    figure.suptitle(title, fontsize=13)
+    return figure
+
+
 def class_distribution(counts: Mapping[str, Sequence[int]], title: str = "Share of each digit") -> Figure:
     """Grouped bars: ``counts`` maps a split name ("train", "test", ...) to its 10 per-class counts.
 

@@ -1,5 +1,6 @@
 """Reports of a trained model: the numbers the plots need (predictions, mistakes, class means) and a folder
-of PNGs + ``metrics.json`` written by `digitocr train --report-dir` and `digitocr evaluate --report-dir`.
+of PNGs + ``metrics.json`` written by `digitocr train --report-dir` and `digitocr evaluate --report-dir`; for a
+line model, its test lines as read and its exact-line metrics.
 
 The figures come from ``plots``; this module computes what they show and writes the files.
 """
@@ -16,13 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digitocr import plots
-from digitocr.config import NUM_CLASSES
+from digitocr import ctc, plots
+from digitocr.config import NUM_CLASSES, LinesConfig
 from digitocr.data import MNISTData, Split, load_mnist
-from digitocr.evaluation import evaluate
-from digitocr.inference import predict_logits
+from digitocr.data.lines import fixed_lines
+from digitocr.evaluation import TEST_LINES_SEED, evaluate, evaluate_lines
+from digitocr.inference import line_columns, predict_logits
 from digitocr.jsonable import jsonable
 from digitocr.modelfile import ModelFile
+from digitocr.models import reads_lines
 from digitocr.pipeline import TrainResult
 
 REPORT_FIGURES = ("samples", "class_distribution", "training_curves", "confusion_matrix", "misclassified")
@@ -116,6 +119,11 @@ def write_report(
             f"{int((predictions.predicted != labels).sum()):,} misclassified test digits)",
         ),
     }
+    return _write_files(directory, figures, {**metrics, **(extra or {})}, history)
+
+
+def _write_files(directory: Path, figures: dict, report: dict, history: list[dict] | None) -> dict[str, Path]:
+    """The figures as PNGs (and the training curves, given a history), then ``metrics.json`` with ``report``."""
     if history:
         figures["training_curves"] = plots.training_curves(history)
     paths = {}
@@ -123,9 +131,37 @@ def write_report(
         paths[name] = directory / f"{name}.png"
         plots.save_figure(figure, paths[name])
     paths["metrics"] = directory / "metrics.json"
-    report = {**metrics, **(extra or {}), "history": history, "report_files": sorted(p.name for p in paths.values())}
+    report = {**report, "history": history, "report_files": sorted(p.name for p in paths.values())}
     paths["metrics"].write_text(json.dumps(jsonable(report), indent=2) + "\n")
     return paths
+
+
+LINE_GALLERY_SIZE = 16  # test lines shown with what the model read: a page's worth
+
+
+def write_line_report(
+    directory: str | Path,
+    model: nn.Module,
+    test: Split,
+    config: LinesConfig,
+    metrics: dict | None = None,
+    history: list[dict] | None = None,
+    extra: dict | None = None,
+) -> dict[str, Path]:
+    """A line model's report: test lines with what it read, the training curves (given a ``history``) and
+    ``metrics.json``; ``metrics`` is ``evaluate_lines``'s output on ``test`` (computed when absent). A line model
+    classifies no 28x28 digit, so the classifier's per-digit figures have no counterpart here."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    metrics = metrics if metrics is not None else evaluate_lines(model, test, config)
+    sample = next(fixed_lines(test, LINE_GALLERY_SIZE, config, TEST_LINES_SEED))
+    reads = ctc.texts(*line_columns(model, sample.images, sample.widths))
+    exact = sum(read == truth for read, truth in zip(reads, sample.texts()))
+    title = (
+        f"Test lines: {exact} of {len(sample)} read exactly ({metrics['test_accuracy']:.2%} of {metrics['lines']:,})"
+    )
+    figures = {"lines": plots.line_gallery(sample.images, sample.widths, sample.texts(), reads, title=title)}
+    return _write_files(directory, figures, {**metrics, **(extra or {})}, history)
 
 
 def write_train_report(directory: str | Path, result: TrainResult, data: MNISTData | None = None) -> dict[str, Path]:
@@ -133,6 +169,9 @@ def write_train_report(directory: str | Path, result: TrainResult, data: MNISTDa
     config = result.config
     if data is None:
         data = load_mnist(config.data.data_dir, val_size=config.data.val_size, seed=config.seed)
+    if reads_lines(config.model):
+        history, extra = result.history.to_list(), result.summary()
+        return write_line_report(directory, result.model, data.test, config.lines, result.metrics, history, extra)
     counts = {name: label_counts(getattr(data, name).labels) for name in ("train", "val", "test")}
     return write_report(
         directory,
@@ -152,11 +191,15 @@ def write_model_report(
     metrics: dict | None = None,
     model_path: str | Path | None = None,
 ) -> dict[str, Path]:
-    """The report of `digitocr evaluate MODEL`: training curves come from the history the model file stores."""
+    """The report of `digitocr evaluate MODEL` (a classifier's or a line model's): training curves come from the
+    history the model file stores; ``test`` is the test split, whose digits a line model's test lines are made of."""
     stored = model_file.metadata.get("metrics") or {}
     extra = {
         "model_path": str(model_path) if model_path else None,
         "config": model_file.config.to_dict(),
         "data_sha256": model_file.metadata.get("data_sha256"),
     }
+    if reads_lines(model_file.config.model):
+        lines = model_file.config.lines
+        return write_line_report(directory, model_file.model, test, lines, metrics, stored.get("history"), extra)
     return write_report(directory, model_file.model, test, metrics, history=stored.get("history"), extra=extra)

@@ -1,4 +1,5 @@
-"""`digitocr evaluate MODEL`: test accuracy, per-class precision/recall/F1 and the confusion matrix."""
+"""`digitocr evaluate MODEL`: test accuracy, per-class precision/recall/F1 and the confusion matrix; for a line
+model, exact-line accuracy, digit error rate and accuracy per length on lines made of MNIST test digits."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="measure a saved model on the MNIST test set",
-        description="Test accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model.",
+        description="Test accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model; "
+        "for a line model, exact-line accuracy, digit error rate and accuracy per number of digits on lines "
+        "made of MNIST test digits (as many as its config's test_lines).",
     )
     parser.add_argument("model", metavar="MODEL", help="a model file written by `digitocr train`")
     add_data_dir(parser)
@@ -26,13 +29,18 @@ def run(args: argparse.Namespace) -> int:
     from digitocr.data import read_mnist, to_float_images
     from digitocr.data.memory import Split
     from digitocr.devices import resolve_device
-    from digitocr.evaluation import evaluate
+    from digitocr.evaluation import evaluate, evaluate_lines
     from digitocr.modelfile import read_model_file
+    from digitocr.models import reads_lines
 
     model_file = read_model_file(args.model, device=resolve_device(args.device))
     images, labels = read_mnist(args.data_dir, train=False, log=info)
     test = Split(to_float_images(images), labels)
-    metrics = evaluate(model_file.model, test)
+    lines = reads_lines(model_file.config.model)
+    if lines:
+        metrics = evaluate_lines(model_file.model, test, model_file.config.lines)
+    else:
+        metrics = evaluate(model_file.model, test)
     if args.report_dir:
         from digitocr.reports import write_model_report
 
@@ -40,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(metrics)
     else:
-        print(format_report(metrics))
+        print(format_line_report(metrics) if lines else format_report(metrics))
     return 0
 
 
@@ -55,4 +63,15 @@ def format_report(metrics: dict) -> str:
     ]
     for name, row in zip(CLASS_NAMES, metrics["confusion_matrix"]):
         lines.append(f"{name:>6}" + "".join(f"{count:6d}" for count in row))
+    return "\n".join(lines)
+
+
+def format_line_report(metrics: dict) -> str:
+    lines = [
+        f"exact-line accuracy: {metrics['test_accuracy']:.2%} of {metrics['lines']:,} test lines",
+        f"digit error rate: {metrics['digit_error_rate']:.2%} (insertions, deletions and substitutions per digit)",
+        "",
+        "digits  exact",
+    ]
+    lines += [f"{length:>6}  {share:6.2%}" for length, share in metrics["per_length"].items()]
     return "\n".join(lines)

@@ -170,6 +170,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     from digitocr import distributed
     from digitocr.cli.progress import EpochProgressBars
+    from digitocr.models import reads_lines
     from digitocr.pipeline import train
     from digitocr.training import read_checkpoint
 
@@ -182,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
     # Under torchrun every rank runs this; rank 0 alone shows progress and prints the result.
-    callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs)
+    unit = "lines" if reads_lines(config.model) else "img"
+    callbacks = None if args.quiet or not distributed.is_main() else EpochProgressBars(config.epochs, unit=unit)
     try:
         result = train(config, out=out, callbacks=callbacks, resume=args.resume, log=info)
     finally:

@@ -16,8 +16,8 @@ import importlib
 # module -> the public names it holds, in the flow's order
 _MODULES = {
     "space": (
-        "OPTIMIZER_RANGES", "MODEL_SPACES", "training_space", "mlp_space", "cnn_space", "default_params", "check_model",
-        "trial_config",
+        "OPTIMIZER_RANGES", "MODEL_SPACES", "TRAINING_SPACES", "training_space", "line_training_space", "mlp_space",
+        "cnn_space", "line_space", "default_params", "check_model", "trial_config",
     ),
     "study": ("PRUNERS", "open_study", "counted_trials"),
     "results": ("describe_trial", "write_trials_csv"),

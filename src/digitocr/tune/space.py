@@ -1,4 +1,5 @@
-"""What a tuning trial samples: the shared training part, one model part per architecture, and the first trial.
+"""What a tuning trial samples: the shared training part (the line model has its own), one model part per
+architecture, and the first trial.
 
 A space returns settings by flat name (``TrainConfig.with_settings``); ``trial_config`` lays them over the
 study's base config. Nothing here imports Optuna: a trial is any object with ``suggest_*`` methods.
@@ -11,6 +12,7 @@ from typing import Any
 
 from digitocr.config import ModelConfig, TrainConfig, TuneConfig
 from digitocr.errors import ConfigError
+from digitocr.presets import PRESETS, preset_config
 
 # Per-optimiser ranges: SGD and AdamW want learning rates and weight decays two orders of magnitude
 # apart, so each has its own Optuna parameters ("sgd_lr", "adamw_lr", ...) rather than one range
@@ -48,15 +50,59 @@ def cnn_space(trial) -> dict[str, Any]:
     return {"model": "cnn", "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
 
 
+# A line model's trial draws as many lines an epoch as its fast preset (8,000), not the default 40,000: the fast
+# preset's epochs take a couple of minutes on 2 cores, so a search's budget holds several trials.
+LINE_TRIAL_LINES = {name: PRESETS["line"]["fast"][name] for name in ("lines_per_epoch", "val_lines")}
+LINE_BLOCKS = (1, 2, 4, 6)  # the line model's block widths as multiples of the first: the presets' 16-32-64-96
+
+
+def line_training_space(trial, max_epochs: int) -> dict[str, Any]:
+    """The line model's own training part: Adam without weight decay, as its presets train it; batches of lines
+    (thousands an epoch, not 55,000 digits); no label smoothing to search (CTC's loss has none)."""
+    return {
+        "epochs": max_epochs,
+        "optimizer": "adam",
+        "lr": trial.suggest_float("adam_lr", 1e-3, 1e-2, log=True),
+        "weight_decay": 0.0,
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+        "schedule": trial.suggest_categorical("schedule", ["onecycle", "cosine"]),
+        "patience": 0,
+        **LINE_TRIAL_LINES,
+    }
+
+
+def line_space(trial) -> dict[str, Any]:
+    width = trial.suggest_categorical("line_width", [8, 16, 24])  # the first block's channels
+    context = trial.suggest_categorical("context_width", [64, 128, 192])
+    return {
+        "model": "line",
+        "channels": [width * multiple for multiple in LINE_BLOCKS],
+        "context": [context] * trial.suggest_int("context_layers", 1, 2),
+    }
+
+
 # model name -> its part of the search space (a trial -> model settings by flat name)
-MODEL_SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {"mlp": mlp_space, "cnn": cnn_space}
+MODEL_SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {"mlp": mlp_space, "cnn": cnn_space, "line": line_space}
+# models whose training part is their own rather than ``training_space`` (a trial, max epochs -> settings)
+TRAINING_SPACES: dict[str, Callable[[Any, int], dict[str, Any]]] = {"line": line_training_space}
 
 
 def default_params(model: str) -> dict[str, Any]:
-    """`digitocr train`'s defaults as parameters of the search: the first trial of every new study.
+    """`digitocr train`'s defaults as parameters of the search: the first trial of every new study (the line
+    model's: its fast preset's).
 
     Starting from a known-good point means the search can only improve on it (at --max-epochs epochs).
     """
+    if model == "line":
+        fast = preset_config("line")
+        return {
+            "adam_lr": fast.lr,
+            "batch_size": fast.batch_size,
+            "schedule": fast.schedule,
+            "line_width": fast.model.channels[0],
+            "context_width": fast.model.context[0],
+            "context_layers": len(fast.model.context),
+        }
     train, model_defaults = TrainConfig(), ModelConfig()
     params = {
         "optimizer": train.optimizer,
@@ -83,5 +129,5 @@ def check_model(name: str) -> None:
 
 def trial_config(trial, settings: TuneConfig) -> TrainConfig:
     """The TrainConfig a trial's sampled parameters describe, on top of ``settings.base``."""
-    training = training_space(trial, settings.max_epochs)
+    training = TRAINING_SPACES.get(settings.model, training_space)(trial, settings.max_epochs)
     return settings.base.with_settings(**training, **MODEL_SPACES[settings.model](trial))
