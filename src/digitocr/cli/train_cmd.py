@@ -55,8 +55,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model on MNIST and save it",
-        description="Train a classifier on MNIST (validation split for model selection), report its test "
-        "accuracy once, and save it. Settings: --preset (or --config FILE) < flags. The defaults shown "
+        description="Train a classifier (or the line model, which reads whole lines of digits) on MNIST "
+        "(validation split for model selection), report its test accuracy once (for the line model: lines read "
+        "exactly), and save it. Settings: --preset (or --config FILE) < flags. The defaults shown "
         f"are each model's {DEFAULT_PRESET} preset's; another preset sets its own.",
         epilog="presets (--model M --preset P):\n" + describe_presets(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -77,6 +78,22 @@ def register(subparsers) -> None:
     model.add_argument(
         "--channels", type=int_list, metavar="C1,C2", help=f"CNN block widths ({default_of('channels', 'cnn')})"
     )
+    model.add_argument(
+        "--context",
+        type=int_list,
+        metavar="W1,W2",
+        help=f"line model: widths of its 1-D convolutions along the line ({default_of('context', 'line')})",
+    )
+    lines = parser.add_argument_group("line model: the lines of MNIST digits it is trained on, drawn on the fly")
+    lines.add_argument(
+        "--lines-per-epoch",
+        type=positive_int,
+        help=f"training lines per epoch ({default_of('lines_per_epoch', 'line')})",
+    )
+    lines.add_argument("--min-digits", type=non_negative_int, help="fewest digits in a line (0: some are blank)")
+    lines.add_argument("--max-digits", type=positive_int, help="most digits in a line (at most 12)")
+    lines.add_argument("--val-lines", type=non_negative_int, help="validation lines, from the validation digits")
+    lines.add_argument("--test-lines", type=non_negative_int, help="test lines for the final figure")
     regular = parser.add_argument_group("augmentation and averaging")
     regular.add_argument(
         "--affine",

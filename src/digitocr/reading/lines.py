@@ -17,8 +17,8 @@ from PIL import Image
 
 from digitocr.config import DIGIT_BOX, LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
 from digitocr.reading.candidates import ink_of, input_box, per_stack
-from digitocr.reading.stages import stroke_width
 from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
+from digitocr.reading.stages import stroke_width
 
 # A horizontal run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes
 # of a digit (a 7's bar, a 5's hat) are about one height wide, two touching digits' joined bars under two; not tuned.

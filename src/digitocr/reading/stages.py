@@ -142,7 +142,7 @@ def centre_on_majority(paper: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarr
     margin of paper), their fit lies between ink and paper and takes the wrong side for ink; elsewhere the median
     is already on the surface and this moves it by the noise. ``ordered``: ``sorted_sample(grey - paper)``,
     returned moved with it."""
-    stack, lead = _stack(paper)
+    stack, _ = _stack(paper)
     shift = ordered[:, ordered.shape[1] // 2]  # (N,) the median of grey - paper
     return (stack + shift[:, None, None]).reshape(paper.shape), ordered - shift[:, None]
 
