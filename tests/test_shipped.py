@@ -18,7 +18,6 @@ from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR, resolve_model
 from digitocr.cli import main
 from digitocr.config import TrainConfig
 from digitocr.data import load_mnist
-from digitocr.export import MODEL_CARD_NAME
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
 from digitocr.reading import Recognizer
 from digitocr.testing.pictures import make_samples
@@ -51,7 +50,7 @@ def test_the_shipped_files_are_the_ones_the_card_describes(card):
     assert TrainConfig.from_dict(payload["config"]) == TrainConfig.from_dict(card["recipe"]["config"])
     total = sum(path.stat().st_size for path in SHIPPED_DIR.iterdir() if path.is_file())
     assert total <= SIZE_LIMIT
-    assert (SHIPPED_DIR / MODEL_CARD_NAME).is_file()
+    assert SHIPPED.model_card_path.is_file()
 
 
 @pytest.mark.slow

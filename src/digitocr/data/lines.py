@@ -40,6 +40,7 @@ LINE_SCALE = (0.8, 1.2)  # one writer's size per line...
 GLYPH_SCALE = (0.9, 1.1)  # ... and each digit's own
 LINE_SLANT = (-0.3, 0.3)  # shear of a line's writing (x per y): upright to a strong italic
 GLYPH_SLANT = (-0.08, 0.08)
+GLYPH_TURN = (-0.1, 0.1)  # each digit's own rotation, radians (about 6 degrees): hands do not keep one angle
 BASELINE_JITTER = 2.0  # pixels up or down per digit
 LINE_TILT = (-0.05, 0.05)  # slope of the whole line: up to 3 degrees either way
 # Spacing between neighbours' ink, in digit heights, by kind of line: overlapping (neighbours cross: the
@@ -155,6 +156,7 @@ class _Layout:
     first: Tensor  # (N, L): its first ink column in the 28x28 glyph
     scale: Tensor  # (N, L): canvas pixels per MNIST pixel
     slant: Tensor  # (N, L): x shift per row, about the glyph's centre
+    turn: Tensor  # (N, L): the glyph's own rotation, radians
     centre_y: Tensor  # (N, L)
     height: Tensor  # (N,): the line's digit height
     pitch: Tensor  # (N,): a comb's box width, for lines written in one
@@ -200,7 +202,8 @@ def _layout(glyphs: Tensor, valid: Tensor, combs: Tensor, generator: torch.Gener
     ends = torch.where(lengths > 0, ends, CANVAS_MARGIN + blank_width)
     ends = torch.where(combs, CANVAS_MARGIN + pitch * boxes, ends)
     centre_y = CANVAS_HEIGHT / 2 + _uniform(count, (-BASELINE_JITTER, BASELINE_JITTER), generator, slots)
-    return _Layout(left, width, first, scale, slant, centre_y, height, pitch, boxes, ends + CANVAS_MARGIN)
+    turn = _uniform(count, GLYPH_TURN, generator, slots)
+    return _Layout(left, width, first, scale, slant, turn, centre_y, height, pitch, boxes, ends + CANVAS_MARGIN)
 
 
 def _grid_axes(width: int) -> tuple[Tensor, Tensor]:
@@ -225,8 +228,10 @@ def _place(glyphs: Tensor, valid: Tensor, layout: _Layout, width: int) -> Tensor
         centre_x = layout.left[:, slot, None, None] + (IMAGE_SIZE / 2 - layout.first[:, slot, None, None]) * scale
         origin = (centre_x - GLYPH_WINDOW / 2).floor().clamp(0, width)  # (N, 1, 1): the window's first column
         x = origin + window.view(1, 1, -1) + 0.5
-        source_y = (y - centre_y) / scale + IMAGE_SIZE / 2
-        source_x = (x - centre_x - slant * (y - centre_y)) / scale + IMAGE_SIZE / 2
+        cos, sin = layout.turn[:, slot, None, None].cos(), layout.turn[:, slot, None, None].sin()
+        dx, dy = x - centre_x - slant * (y - centre_y), y - centre_y  # slant undone, then the turn
+        source_x = (cos * dx + sin * dy) / scale + IMAGE_SIZE / 2
+        source_y = (cos * dy - sin * dx) / scale + IMAGE_SIZE / 2
         grid = torch.stack(torch.broadcast_tensors(source_x, source_y), dim=-1) / IMAGE_SIZE * 2 - 1
         drawn = F.grid_sample(glyphs[:, slot, None], grid, align_corners=False)[:, 0]  # (N, H, window)
         drawn = drawn * valid[:, slot, None, None]
