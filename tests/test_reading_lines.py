@@ -67,12 +67,13 @@ def test_the_reader_hands_the_line_model_what_it_was_trained_on(training_lines):
         a, b = line.image[:, :width].ravel(), image[:, :width].ravel()
         correlations.append(np.corrcoef(a, b)[0, 1])
         differences.append(np.abs(a - b).mean())
-    # Measured: correlations 0.75-0.98 (median 0.88), mean differences 0.04-0.13, but for one line in twelve
-    # whose specks, enlarged threefold into the photo, became blobs the line finder took for writing (0.13);
-    # resampling twice (the drawing enlarged into a photo, the photo's line shrunk back) blurs what it passes.
+    # Measured (lines tilted up to 3 degrees, a fifth of them at 4x lower resolution): correlations 0.39-0.97
+    # (median 0.85), mean differences 0.04-0.21 (median 0.09); the lowest are lines whose specks, enlarged threefold
+    # into the photo, the line finder took for writing, or coarse lines whose edges resampling twice moves (the
+    # drawing enlarged into a photo, the photo's line shrunk back). The same with Pillow's own resize.
     assert len(correlations) >= 10
-    assert np.mean(np.array(correlations) > 0.7) >= 0.8 and np.median(correlations) > 0.85, correlations
-    assert np.median(differences) < 0.09, differences
+    assert np.mean(np.array(correlations) > 0.7) >= 0.7 and np.median(correlations) > 0.8, correlations
+    assert np.median(differences) < 0.11, differences
 
 
 def test_lines_are_found_top_to_bottom_and_ruled_lines_are_not_digits():

@@ -55,7 +55,8 @@ class ShippedModel:
 CATALOG = {
     DEFAULT_READER: ShippedModel(
         DEFAULT_READER,
-        "the line reader: reads whole lines of digits, uncut (CNN + CTC; `digitocr train --model line --preset reader`)",
+        "the line reader: reads whole lines of digits, uncut "
+        "(CNN + CTC; `digitocr train --model line --preset reader`)",
     ),
     "classifier": ShippedModel(
         "classifier",

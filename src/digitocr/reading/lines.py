@@ -13,12 +13,11 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from digitocr.config import DIGIT_BOX, LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
+from digitocr.reading import stages
 from digitocr.reading.candidates import ink_of, input_box, per_stack
 from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
-from digitocr.reading.stages import stroke_width
 
 # A horizontal run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes
 # of a digit (a 7's bar, a 5's hat) are about one height wide, two touching digits' joined bars under two; not tuned.
@@ -54,6 +53,7 @@ class FoundLine:
     scale: float  # line pixels per working pixel
     mask: np.ndarray  # bool (y1 - y0, x1 - x0): its ink, for the digits' boxes
     mapping: tuple[float, float, int]  # working image -> input picture (``images.load_working``)
+    stroke: float = 0.0  # mean stroke width in ``image`` (pixels)
 
     def working_columns(self, first: int, last: int) -> tuple[int, int]:
         """Output columns first..last (inclusive) -> the working columns [x0, x1) they cover, within the ink."""
@@ -86,22 +86,21 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
     writing = without_form_lines(mask, heights)
     if not np.array_equal(writing, mask):
         components = find_components(writing)
-    found = []
+    found: list[tuple[int, tuple[int, int, int, int]]] = []
     for picture in range(len(greys)):
         mine = np.flatnonzero(components.pictures == picture)
         boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
-        lines = [
-            normalise_line(contrast[picture], writing[picture], box, picture, mappings[picture])
-            for box in group_lines(boxes, heights[picture])
-            if box[3] - box[1] >= MIN_LINE_HEIGHT
-        ]
-        found.append([line for line in lines if plausible_line(line, config)])
-    return found
+        found += [(picture, box) for box in group_lines(boxes, heights[picture]) if box[3] - box[1] >= MIN_LINE_HEIGHT]
+    lines: list[list[FoundLine]] = [[] for _ in greys]
+    for line in normalise_lines(contrast, writing, found, mappings):
+        if plausible_line(line, config):
+            lines[line.picture].append(line)
+    return lines
 
 
 def plausible_line(line: FoundLine, config: ReadingConfig) -> bool:
     """Whether a found line could be writing at all, before asking the model (``STROKE_SCALE``)."""
-    return float(stroke_width(line.image > STROKE_LEVEL)) <= config.max_stroke * STROKE_SCALE
+    return line.stroke <= config.max_stroke * STROKE_SCALE
 
 
 def digit_heights(components: Components, pictures: int) -> np.ndarray:
@@ -176,26 +175,44 @@ def _join_stacked(lines: list[list[int]], tallest: int) -> list[list[int]]:
     return lines
 
 
-def normalise_line(
-    contrast: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], picture: int, mapping: tuple
-) -> FoundLine:
-    """One line's box of the ink contrast -> the line model's input: ink rows scaled to ``LINE_INK_HEIGHT``,
-    ``LINE_SIDE_MARGIN`` columns each side, strokes scaled so their typical pixel reaches 1."""
-    x0, y0, x1, y1 = box
-    scale = LINE_INK_HEIGHT / max(1, y1 - y0)
-    width = int(np.ceil(((x1 - x0) * scale + 2 * LINE_SIDE_MARGIN) / LINE_STRIDE)) * LINE_STRIDE
+def normalise_lines(
+    contrast: np.ndarray, mask: np.ndarray, found: list[tuple[int, tuple[int, int, int, int]]], mappings: list
+) -> list[FoundLine]:
+    """Lines (picture, ink box) of a stack's contrast (N, H, W) -> the line model's inputs, all in one batch: ink
+    rows scaled to ``LINE_INK_HEIGHT``, ``LINE_SIDE_MARGIN`` columns each side, strokes scaled so their typical
+    pixel reaches 1. Pillow's resampling as matrices (``stages.resampling_matrices``): box filter when
+    shrinking, bilinear when enlarging; beyond the picture's edge it weighs only the pixels there are."""
+    if not found:
+        return []
+    pictures = np.array([picture for picture, _ in found])
+    x0, y0, x1, y1 = np.array([box for _, box in found], np.int64).T
+    scale = LINE_INK_HEIGHT / np.maximum(1, y1 - y0)
+    widths = (np.ceil(((x1 - x0) * scale + 2 * LINE_SIDE_MARGIN) / LINE_STRIDE) * LINE_STRIDE).astype(np.int64)
+    height, width = contrast.shape[1:]
     # The source rectangle the output covers, margins included, in working pixels (continuous coordinates).
     left, top = x0 - LINE_SIDE_MARGIN / scale, y0 - TOP_MARGIN / scale
-    right, bottom = left + width / scale, top + LINE_HEIGHT / scale
-    pad = int(np.ceil(max(x0 - left, right - x1, y0 - top, bottom - y1))) + 1
-    window = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.float32)
-    height, full_width = contrast.shape
-    sy0, sy1, sx0, sx1 = max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(full_width, x1 + pad)
-    window[sy0 - (y0 - pad) : sy1 - (y0 - pad), sx0 - (x0 - pad) : sx1 - (x0 - pad)] = contrast[sy0:sy1, sx0:sx1]
-    source = (left - (x0 - pad), top - (y0 - pad), right - (x0 - pad), bottom - (y0 - pad))
-    resample = Image.BOX if scale < 1 else Image.BILINEAR  # shrinking: average, do not skip strokes
-    image = np.asarray(Image.fromarray(window, "F").resize((width, LINE_HEIGHT), resample, box=source))
-    ink = mask[y0:y1, x0:x1]
-    level = float(np.median(contrast[y0:y1, x0:x1][ink])) if ink.any() else 1.0
-    image = np.clip(image / max(level, 1e-6), 0, 1).astype(np.float32)
-    return FoundLine(picture, box, image, scale, ink, mapping)
+    shrinking = scale < 1
+    rows = stages.resampling_matrices(
+        top, LINE_HEIGHT / scale, np.full(len(found), LINE_HEIGHT), height, shrinking, LINE_HEIGHT
+    )
+    columns = stages.resampling_matrices(left, widths / scale, widths, width, shrinking, int(widths.max()))
+    images = np.matmul(np.matmul(rows, contrast[pictures]), columns.transpose(0, 2, 1))  # (M, 32, W)
+    # Each line's stroke level: the median contrast of its own ink.
+    ys, xs = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
+    inside = (ys >= y0[:, None, None]) & (ys < y1[:, None, None]) & (xs >= x0[:, None, None]) & (xs < x1[:, None, None])
+    ink = (mask[pictures] & inside).reshape(len(found), -1)
+    level = np.where(ink.any(1), stages.masked_median(contrast[pictures].reshape(len(found), -1), ink), 1.0)
+    images = np.clip(images / np.maximum(level, 1e-6)[:, None, None], 0, 1).astype(np.float32)
+    strokes = stages.stroke_width(images > STROKE_LEVEL)  # padding is paper: it adds no stroke
+    return [
+        FoundLine(
+            int(picture),
+            (int(a), int(b), int(c), int(d)),
+            images[k, :, : widths[k]],
+            float(scale[k]),
+            mask[picture, b:d, a:c],
+            mappings[picture],
+            float(strokes[k]),
+        )
+        for k, (picture, a, b, c, d) in enumerate(zip(pictures, x0, y0, x1, y1))
+    ]

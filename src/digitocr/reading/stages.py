@@ -120,7 +120,7 @@ def estimate_paper(grey: np.ndarray, grid: int = PAPER_GRID) -> np.ndarray:
         normal = np.einsum("nk,ki,kj->nij", weights, design, design) + NORMAL_EQUATIONS_RIDGE * np.eye(QUADRATIC_TERMS)
         coefficients = np.linalg.solve(normal, np.einsum("nk,ki->ni", weights * medians, design)[..., None])[..., 0]
         residual = np.abs(medians - coefficients @ design.T)
-        spread = MAD_TO_SIGMA * _masked_median(residual, keep) + PAPER_SPREAD_FLOOR
+        spread = MAD_TO_SIGMA * masked_median(residual, keep) + PAPER_SPREAD_FLOOR
         keep = residual <= PAPER_OUTLIER_SPREADS * spread[:, None]
         too_few |= keep.sum(1) < MIN_PAPER_BLOCKS
     c = coefficients.astype(np.float32)[:, :, None, None]
@@ -151,7 +151,7 @@ def _quadratic_terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-def _masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def masked_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Median of each row's kept values (N, K) -> (N,), as np.median would give for each row alone."""
     ordered = np.sort(np.where(keep, values, np.inf), axis=1)
     kept = np.maximum(keep.sum(1), 1)
@@ -307,7 +307,7 @@ def saturate(contrast: np.ndarray, masks: np.ndarray) -> np.ndarray:
     ink of the mask's pixels, so a faint pen and a marker both come out as MNIST's saturated strokes.
     """
     flat_masks = masks.reshape(len(masks), -1)
-    level = np.where(flat_masks.any(1), _masked_median(contrast.reshape(len(masks), -1), flat_masks), 1.0)
+    level = np.where(flat_masks.any(1), masked_median(contrast.reshape(len(masks), -1), flat_masks), 1.0)
     return np.clip(contrast * _dilate(masks) / np.maximum(level, 1e-6)[:, None, None], 0, 1).astype(np.float32)
 
 
@@ -365,13 +365,13 @@ def fit_box(ink: np.ndarray, windows: np.ndarray, box: int = DIGIT_BOX) -> tuple
     out_heights = np.maximum(1, np.round(heights * scale)).astype(np.int64)
     out_widths = np.maximum(1, np.round(widths * scale)).astype(np.int64)
     shrinking = scale < 1
-    rows = _resampling_matrices(tops, heights, out_heights, ink.shape[1], shrinking, box)
-    columns = _resampling_matrices(lefts, widths, out_widths, ink.shape[2], shrinking, box)
+    rows = resampling_matrices(tops, heights, out_heights, ink.shape[1], shrinking, box)
+    columns = resampling_matrices(lefts, widths, out_widths, ink.shape[2], shrinking, box)
     fitted = np.matmul(np.matmul(rows, ink), columns.transpose(0, 2, 1))
     return np.clip(fitted, 0, 1), np.stack([out_heights, out_widths], axis=1)
 
 
-def _resampling_matrices(starts, lengths, out_lengths, total: int, box_filter: np.ndarray, box: int) -> np.ndarray:
+def resampling_matrices(starts, lengths, out_lengths, total: int, box_filter: np.ndarray, box: int) -> np.ndarray:
     """(M, box, total) weights of Pillow's separable resampling along one axis (ImagingResample's coefficients).
 
     Output pixel i of a window [start, start + length) scaled to ``out_length`` pixels averages the source

@@ -4,12 +4,12 @@ similar widths, decoded greedily (``ctc.decode``), each digit with its confidenc
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from digitocr import ctc
 from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE, NUM_CLASSES, ReadingConfig
 from digitocr.reading.lines import FoundLine
 from digitocr.reading.results import DigitReading, LineReading, ReadResult
+from digitocr.reading.stages import resampling_matrices
 
 # Lines are read in batches padded to their widest: a batch's widest line is at most this much wider than its
 # narrowest (the padding then costs at most a quarter more), and at most MAX_BATCH_LINES lines are read at once.
@@ -89,4 +89,10 @@ def _digit_view(line: FoundLine, peak: int) -> np.ndarray:
     square = np.zeros((LINE_HEIGHT, LINE_HEIGHT), np.float32)
     source = line.image[:, max(0, left) : max(0, left + LINE_HEIGHT)]
     square[:, max(0, -left) : max(0, -left) + source.shape[1]] = source
-    return np.asarray(Image.fromarray(square, "F").resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR))
+    return SQUARE_TO_DIGIT @ square @ SQUARE_TO_DIGIT.T
+
+
+# The 32x32 square shrunk to 28x28 as Pillow's box filter would (``stages.resampling_matrices``).
+SQUARE_TO_DIGIT = resampling_matrices(
+    np.zeros(1), np.full(1, LINE_HEIGHT), np.full(1, IMAGE_SIZE), LINE_HEIGHT, np.ones(1, bool), IMAGE_SIZE
+)[0]
