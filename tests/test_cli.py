@@ -205,10 +205,10 @@ def test_a_config_file_with_a_wrongly_typed_value_is_one_line_naming_it(tmp_path
 def test_train_help_gives_each_models_own_defaults():
     from digitocr.presets import preset_config
 
-    mlp, cnn = preset_config("mlp", "fast"), preset_config("cnn", "fast")
+    mlp, cnn, line = preset_config("mlp", "fast"), preset_config("cnn", "fast"), preset_config("line", "fast")
     assert mlp.epochs != cnn.epochs  # else this test shows nothing
     shown = " ".join(run_cli("train", "--help").stdout.split())
-    assert f"(default mlp {mlp.epochs}, cnn {cnn.epochs})" in shown
+    assert f"(default mlp {mlp.epochs}, cnn {cnn.epochs}, line {line.epochs})" in shown
     assert f"CNN block widths (default {','.join(map(str, cnn.model.channels))})" in shown
 
 

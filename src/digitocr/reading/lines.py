@@ -19,9 +19,13 @@ from digitocr.reading import stages
 from digitocr.reading.candidates import ink_of, input_box, per_stack
 from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
 
-# A horizontal run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes
-# of a digit (a 7's bar, a 5's hat) are about one height wide, two touching digits' joined bars under two; not tuned.
+# A run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes of a digit
+# (a 7's bar, a 5's hat, a 1) are about one height long, two touching digits' joined bars under two; not tuned.
 FORM_RUN_HEIGHTS = 2.5
+# ... and longer than these shares of the picture: a ruled line runs across the page, a margin down it, where a
+# digit height misjudged (digits touching the lines counted with them) would cut digits' own strokes; not tuned.
+FORM_ACROSS_SHARE = 0.15
+FORM_DOWN_SHARE = 0.5
 FORM_TILT_ROWS = 2  # a form line tilted by up to 3 degrees stays one run over 100 pixels once this much thicker
 FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: it does not give the digit height
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
@@ -116,8 +120,22 @@ def digit_heights(components: Components, pictures: int) -> np.ndarray:
 
 
 def without_form_lines(mask: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """The masks (N, H, W) without their form lines: horizontal runs longer than ``FORM_RUN_HEIGHTS`` digit heights,
-    measured on the mask thickened by ``FORM_TILT_ROWS`` rows up and down so a slightly tilted line is one run."""
+    """The masks (N, H, W) without their form lines: runs of ink longer than ``FORM_RUN_HEIGHTS`` digit heights and
+    than ``FORM_ACROSS_SHARE`` of the picture's width (ruled lines, a comb's edges), then, with the digit height
+    measured again on what is left, runs down longer than ``FORM_DOWN_SHARE`` of its height (a notebook's margin).
+    Each run is measured on the mask thickened by ``FORM_TILT_ROWS``, so a slightly tilted line is one run."""
+    width, height = mask.shape[2], mask.shape[1]
+    across = _long_runs(mask, np.maximum(FORM_RUN_HEIGHTS * heights, FORM_ACROSS_SHARE * width))
+    writing = mask if across is None else mask & ~across
+    # Digits touching a ruled line were part of its component: their height is measured once it is gone.
+    heights = digit_heights(find_components(writing), len(mask)) if across is not None else heights
+    down = _long_runs(writing.transpose(0, 2, 1), np.maximum(FORM_RUN_HEIGHTS * heights, FORM_DOWN_SHARE * height))
+    return writing if down is None else writing & ~down.transpose(0, 2, 1)
+
+
+def _long_runs(mask: np.ndarray, limits: np.ndarray) -> np.ndarray | None:
+    """Where the masks (N, H, W) hold a horizontal run longer than each picture's limit (pixels) once thickened by
+    ``FORM_TILT_ROWS`` rows (None: nowhere)."""
     count, height, width = mask.shape
     thick = mask.copy()
     for shift in range(1, FORM_TILT_ROWS + 1):
@@ -128,14 +146,13 @@ def without_form_lines(mask: np.ndarray, heights: np.ndarray) -> np.ndarray:
     padded[:, 1:-1] = flat
     rows, columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
     rows, starts, ends = rows[0::2], columns[0::2], columns[1::2]
-    limit = FORM_RUN_HEIGHTS * heights[rows // height]
-    long = (ends - starts) > np.where(limit > 0, limit, width)  # no digit height: no run is too long
+    long = (ends - starts) > limits[rows // height]
     if not long.any():
-        return mask
+        return None
     form = np.zeros_like(flat)
     for row, start, end in zip(rows[long], starts[long], ends[long]):
         form[row, start:end] = True
-    return mask & ~form.reshape(mask.shape)
+    return form.reshape(mask.shape) & mask  # only the ink itself: the thickening only joined its pieces
 
 
 def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, int, int, int]]:
@@ -175,13 +192,28 @@ def _join_stacked(lines: list[list[int]], tallest: int) -> list[list[int]]:
     return lines
 
 
+def _resampling(starts, steps, counts, total: int, shrinking: np.ndarray, size: int) -> np.ndarray:
+    """(M, size, total) weights resampling one axis: output pixel i of line m covers source [start + i * step,
+    start + (i + 1) * step) (continuous coordinates, pixels past ``counts[m]`` zero). Shrinking, each source
+    pixel counts by how much of it the output pixel covers (an exact box filter); enlarging, a triangle of one
+    source pixel (bilinear), as Pillow resamples; beyond the picture's edge, only the pixels there are count."""
+    starts, steps = starts[:, None, None], steps[:, None, None]
+    low = starts + np.arange(size)[None, :, None] * steps  # (M, size, 1)
+    source = np.arange(total)[None, None, :]  # (1, 1, total): source pixel j spans [j, j + 1)
+    covered = np.clip(np.minimum(low + steps, source + 1) - np.maximum(low, source), 0, None)
+    triangle = np.clip(1 - np.abs(source + 0.5 - (low + steps / 2)), 0, None)
+    weights = np.where(shrinking[:, None, None], covered, triangle)
+    weights *= np.arange(size)[None, :, None] < counts[:, None, None]
+    total_weight = weights.sum(2, keepdims=True)
+    return (weights / np.where(total_weight > 0, total_weight, 1)).astype(np.float32)
+
+
 def normalise_lines(
     contrast: np.ndarray, mask: np.ndarray, found: list[tuple[int, tuple[int, int, int, int]]], mappings: list
 ) -> list[FoundLine]:
     """Lines (picture, ink box) of a stack's contrast (N, H, W) -> the line model's inputs, all in one batch: ink
     rows scaled to ``LINE_INK_HEIGHT``, ``LINE_SIDE_MARGIN`` columns each side, strokes scaled so their typical
-    pixel reaches 1. Pillow's resampling as matrices (``stages.resampling_matrices``): box filter when
-    shrinking, bilinear when enlarging; beyond the picture's edge it weighs only the pixels there are."""
+    pixel reaches 1. Resampling as two matrix products per batch (``_resampling``)."""
     if not found:
         return []
     pictures = np.array([picture for picture, _ in found])
@@ -192,10 +224,8 @@ def normalise_lines(
     # The source rectangle the output covers, margins included, in working pixels (continuous coordinates).
     left, top = x0 - LINE_SIDE_MARGIN / scale, y0 - TOP_MARGIN / scale
     shrinking = scale < 1
-    rows = stages.resampling_matrices(
-        top, LINE_HEIGHT / scale, np.full(len(found), LINE_HEIGHT), height, shrinking, LINE_HEIGHT
-    )
-    columns = stages.resampling_matrices(left, widths / scale, widths, width, shrinking, int(widths.max()))
+    rows = _resampling(top, 1 / scale, np.full(len(found), LINE_HEIGHT), height, shrinking, LINE_HEIGHT)
+    columns = _resampling(left, 1 / scale, widths, width, shrinking, int(widths.max()))
     images = np.matmul(np.matmul(rows, contrast[pictures]), columns.transpose(0, 2, 1))  # (M, 32, W)
     # Each line's stroke level: the median contrast of its own ink.
     ys, xs = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
