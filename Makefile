@@ -29,11 +29,10 @@ data: setup
 train: setup
 	$(BIN)/digitocr train
 
-# Retrain the models that ship in the package (src/digitocr/shipped/) from scratch with their recorded recipes, export
-# their ONNX copies and measure them for their cards (about 45 minutes on 2 cores). Commit the files it writes.
+# Retrain the reader that ships in the package (src/digitocr/shipped/) from scratch with its recorded recipe, export
+# its ONNX copy and measure it for its card (about 10 minutes on 2 cores). Commit the files it writes.
 reader: setup
-	$(BIN)/python scripts/make_reader.py --name reader
-	$(BIN)/python scripts/make_reader.py --name classifier
+	$(BIN)/python scripts/make_reader.py
 
 # The code's habits the tools keep (configured in pyproject.toml): run before the tests, so CI checks them too.
 lint: setup

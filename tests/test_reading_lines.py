@@ -13,12 +13,8 @@ from PIL import Image
 from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, LinesConfig, ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.data.lines import make_lines
-from digitocr.reading import Recognizer
 from digitocr.reading.images import load_working_many
 from digitocr.reading.lines import find_lines_loaded, group_lines, without_form_lines
-
-TOUCHING_PICTURES = 150
-TOUCHING_MARGIN = 0.15  # measured: see the test's figures in the README (line fast preset vs the classifier)
 
 
 def photo(ink: np.ndarray, enlarge: int = 3, margin: int = 40, seed: int = 0) -> bytes:
@@ -114,23 +110,3 @@ def test_the_halves_of_a_broken_digit_are_one_line_and_separate_lines_are_two():
     assert group_lines(halves, digit_height=10) == [(9, 10, 23, 32)]
     two_lines = [[10, 10, 22, 30], [10, 40, 22, 60]]  # half a digit height apart
     assert len(group_lines(two_lines, digit_height=20)) == 2
-
-
-@pytest.mark.slow
-def test_a_small_line_model_reads_touching_numbers_far_better_than_cutting_them(tmp_path, mnist_root):
-    """The line model's fast preset, trained here (a couple of minutes on 2 cores), against the classifier path
-    with the shipped CNN classifier (the best the rules and a per-digit model read) on the same pictures."""
-    from digitocr.pipeline import train
-    from digitocr.presets import preset_config
-    from digitocr.testing.pictures import make_samples
-
-    result = train(preset_config("line", "fast"), out=tmp_path / "line.pth")
-    val = load_mnist(log=lambda message: None).val
-    samples = make_samples("touching", TOUCHING_PICTURES, val.images[:, 0].numpy(), val.labels.numpy(), seed=11)
-    pictures = [sample.data for sample in samples]
-
-    def exact(recognizer) -> float:
-        return np.mean([r.text == s.text for r, s in zip(recognizer.read_many(pictures), samples)])
-
-    by_lines, by_cutting = exact(Recognizer(result.model_path)), exact(Recognizer("classifier"))
-    assert by_lines >= by_cutting + TOUCHING_MARGIN, (by_lines, by_cutting)

@@ -190,16 +190,16 @@ def test_result_shape_matches_the_json_contract(untrained_model_path):
     reading = result.digits[0]
     assert reading.image.shape == (28, 28) and len(reading.top3) == 3
     assert reading.top3[0] == (reading.digit, reading.confidence)
+    digit = {
+        "digit": reading.digit,
+        "confidence": reading.confidence,
+        "box": list(reading.box),
+        "top3": [{"digit": d, "confidence": p} for d, p in reading.top3],
+    }
     assert result.to_dict() == {
         "text": result.text,
-        "digits": [
-            {
-                "digit": reading.digit,
-                "confidence": reading.confidence,
-                "box": list(reading.box),
-                "top3": [{"digit": d, "confidence": p} for d, p in reading.top3],
-            }
-        ],
+        "digits": [digit],
+        "lines": [{"text": result.text, "box": list(reading.box), "digits": [digit]}],
     }
     assert [r.text for r in recognizer.read_many([seven(), np.full((50, 50), 255, np.uint8)])] == [result.text, ""]
 

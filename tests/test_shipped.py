@@ -1,6 +1,5 @@
-"""The models that ship in the package: never hand-edited (digests match their cards), each reads pictures as well as
-its card says, and `Recognizer()`, `digitocr predict` and `digitocr models` use the line reader with no model
-given (the classifier by name)."""
+"""The reader that ships in the package: never hand-edited (digests match its card), it reads pictures as well as
+its card says, and `Recognizer()`, `digitocr predict` and `digitocr models` use it with no model given."""
 
 from __future__ import annotations
 
@@ -17,15 +16,14 @@ import torch
 
 from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR, resolve_model
 from digitocr.cli import main
-from digitocr.config import LinesConfig, TrainConfig
+from digitocr.config import TrainConfig
 from digitocr.data import load_mnist
-from digitocr.data.lines import make_lines
+from digitocr.export import MODEL_CARD_NAME
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
 from digitocr.reading import Recognizer
 from digitocr.testing.pictures import make_samples
 
 SHIPPED = CATALOG[DEFAULT_READER]
-EVERY_SHIPPED = pytest.mark.parametrize("shipped", list(CATALOG.values()), ids=list(CATALOG))
 SIZE_LIMIT = 5_000_000  # bytes: the model file, its ONNX copy and the cards together (the issue's limit)
 # The synthetic check reads PICTURES pictures per category with another seed than the card's run. At 200 pictures
 # and ~95 % accuracy one binomial standard deviation is ~1.5 points: six points below the card is four of them,
@@ -36,32 +34,32 @@ CHECKED_CATEGORIES = ("photo", "canvas", "font", "number")
 ONNX_PROBABILITY_TOLERANCE = 1e-4  # onnxruntime's kernels against torch's on softmax outputs of size 10
 
 
-@EVERY_SHIPPED
-def test_the_shipped_files_are_the_ones_the_card_describes(shipped):
-    card = shipped.card()
-    payload = torch.load(shipped.torch_path, map_location="cpu", weights_only=True)  # no pickled code
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return SHIPPED.card()
+
+
+def test_the_shipped_files_are_the_ones_the_card_describes(card):
+    payload = torch.load(SHIPPED.torch_path, map_location="cpu", weights_only=True)  # no pickled code
     files = card["files"]
-    assert card["name"] == shipped.name
-    assert payload[CONTENT_DIGEST] == files[shipped.torch_path.name][CONTENT_DIGEST]
-    assert read_model_file(shipped.torch_path).metadata[CONTENT_DIGEST] == payload[CONTENT_DIGEST]  # verified
-    assert hashlib.sha256(shipped.onnx_path.read_bytes()).hexdigest() == files[shipped.onnx_path.name]["sha256"]
+    assert payload[CONTENT_DIGEST] == files[SHIPPED.torch_path.name][CONTENT_DIGEST]
+    assert read_model_file(SHIPPED.torch_path).metadata[CONTENT_DIGEST] == payload[CONTENT_DIGEST]  # verified
+    assert hashlib.sha256(SHIPPED.onnx_path.read_bytes()).hexdigest() == files[SHIPPED.onnx_path.name]["sha256"]
     for name, described in files.items():
         assert (SHIPPED_DIR / name).stat().st_size == described["bytes"]
     assert payload["data_sha256"] == card["data_sha256"]
     assert TrainConfig.from_dict(payload["config"]) == TrainConfig.from_dict(card["recipe"]["config"])
     total = sum(path.stat().st_size for path in SHIPPED_DIR.iterdir() if path.is_file())
     assert total <= SIZE_LIMIT
-    assert shipped.model_card_path.is_file()
+    assert (SHIPPED_DIR / MODEL_CARD_NAME).is_file()
 
 
 @pytest.mark.slow
-@EVERY_SHIPPED
-def test_each_shipped_model_reads_as_well_as_its_card_says(shipped, mnist_root):
-    card = shipped.card()
+def test_the_shipped_reader_reads_as_well_as_its_card_says(card, mnist_root):
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
-    reader = Recognizer(shipped.name)
-    assert reader.model_path == shipped.onnx_path  # its ONNX copy, onnxruntime being installed
+    reader = Recognizer()  # no model: the shipped reader
+    assert reader.model_path == SHIPPED.onnx_path  # its ONNX copy, onnxruntime being installed
     for offset, category in enumerate(CHECKED_CATEGORIES):
         samples = make_samples(category, PICTURES, images, labels, seed=7_000 + offset)
         texts = [result.text for result in reader.read_many([sample.data for sample in samples])]
@@ -69,15 +67,11 @@ def test_each_shipped_model_reads_as_well_as_its_card_says(shipped, mnist_root):
         assert measured >= card["figures"]["reading"][category] - MARGIN, category
 
 
-def test_the_onnx_copies_compute_what_the_model_files_compute(mnist_root):
+def test_the_onnx_copy_computes_what_the_model_file_computes(mnist_root):
     test = load_mnist(log=lambda message: None).test
     images = test.images[:500, 0].numpy()
-    by_torch = Recognizer("classifier", backend="torch").backend.probabilities(images)
-    by_onnx = Recognizer("classifier", backend="onnx").backend.probabilities(images)
-    assert np.abs(by_torch - by_onnx).max() <= ONNX_PROBABILITY_TOLERANCE
-    lines = make_lines(test, 64, LinesConfig(), torch.Generator().manual_seed(3)).images[:, 0].numpy()
-    by_torch = Recognizer(backend="torch").backend.columns(lines)
-    by_onnx = Recognizer(backend="onnx").backend.columns(lines)
+    by_torch = Recognizer(backend="torch").backend.probabilities(images)
+    by_onnx = Recognizer(backend="onnx").backend.probabilities(images)
     assert np.abs(by_torch - by_onnx).max() <= ONNX_PROBABILITY_TOLERANCE
 
 
@@ -99,8 +93,7 @@ def test_predict_and_models_read_with_the_shipped_reader_by_default(tmp_path, ca
     assert json.loads(capsys.readouterr().out)["text"] == Recognizer().read(sample.data).text
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    assert listing.startswith(f"{DEFAULT_READER} (default): line,") and "lines of MNIST test digits" in listing
-    assert "\nclassifier: cnn," in listing and "MNIST test digits classified right: 99." in listing
+    assert listing.startswith(f"{DEFAULT_READER} (default): cnn,") and "MNIST test 99." in listing
 
 
 @pytest.mark.slow
@@ -139,4 +132,4 @@ def test_the_server_reads_with_the_shipped_reader_and_says_so():
         assert client.get("/api/health").json() == {"status": "ok", "model": "reader (shipped)"}
         card = client.get("/api/model").json()
     assert card["name"] == "reader (shipped)" and card["path"] == str(SHIPPED.torch_path)
-    assert card["architecture"] == "line"
+    assert card["architecture"] == "cnn"

@@ -38,10 +38,6 @@ class ShippedModel:
     def card_path(self) -> Path:
         return SHIPPED_DIR / f"{self.name}.json"
 
-    @property
-    def model_card_path(self) -> Path:
-        return SHIPPED_DIR / f"{self.name}.MODEL_CARD.md"  # ``export``'s model card, for people
-
     def card(self) -> dict:
         """The card ``make reader`` wrote: recipe, data and code versions, file digests, measured figures."""
         try:
@@ -54,14 +50,7 @@ class ShippedModel:
 
 CATALOG = {
     DEFAULT_READER: ShippedModel(
-        DEFAULT_READER,
-        "the line reader: reads whole lines of digits, uncut "
-        "(CNN + CTC; `digitocr train --model line --preset reader`)",
-    ),
-    "classifier": ShippedModel(
-        "classifier",
-        "the best classifier: numbers cut into digits by rules, each read alone "
-        "(the CNN reader preset; `digitocr train --model cnn --preset reader`)",
+        DEFAULT_READER, "the best reader: the CNN reader preset (`digitocr train --model cnn --preset reader`)"
     ),
 }
 

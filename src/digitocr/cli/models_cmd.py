@@ -38,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
         )
         default = " (default)" if name == DEFAULT_READER else ""
         print(f"{name}{default}: {card['kind']}, {size:.1f} MB ({', '.join(card['files'])}), made {card['made']}")
-        print(f"  {figures['test_measure']}: {figures['test_accuracy']:.2%}; pictures read exactly: {reading}")
+        print(f"  MNIST test {figures['mnist_test_accuracy']:.2%}; read exactly: {reading}")
         print(f"  recipe: {card['recipe']['command']}")
     return 0
