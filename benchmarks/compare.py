@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pytorch_example import PyTorchExampleNet, train_pytorch_example
 from replica import replica_model, train_replica
 
+from digitocr.config import LINE_MODELS
 from digitocr.data import Split, ensure_mnist, load_mnist
 from digitocr.machine import cpu_name
 from digitocr.pipeline import train
@@ -207,6 +208,8 @@ def run(
         "sklearn": lambda: sklearn_row(data, anchor_epochs["sklearn"], limit, seed=0),
     }
     for model, presets in PRESETS.items():
+        if model in LINE_MODELS:
+            continue  # it reads lines, not single digits: evaluate_lines and reading_accuracy.py measure it
         for preset in presets:
             count = 1 if quick else (accurate_seeds if preset == "accurate" else seeds)
             jobs[f"{model}-{preset}"] = lambda m=model, p=preset, n=count: preset_row(
