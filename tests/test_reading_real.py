@@ -58,7 +58,7 @@ def test_predict_reads_good_files_and_reports_a_bad_one(trained_model_path, glyp
     assert [line["file"] for line in lines] == files
     assert "error" in lines[1] and "text" not in lines[1]
     for line in (lines[0], lines[2]):
-        assert set(line) == {"file", "text", "digits"}
+        assert set(line) == {"file", "text", "digits", "lines"}
         assert set(line["digits"][0]) == {"digit", "confidence", "box", "top3"}
     saved = len(list((tmp_path / "seen").glob("*.png")))
     assert saved == sum(len(line["digits"]) for line in lines if "digits" in line)
