@@ -17,7 +17,13 @@ import numpy as np
 from digitocr.config import DIGIT_BOX, LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE_STRIDE, ReadingConfig
 from digitocr.reading import stages
 from digitocr.reading.candidates import ink_of, input_box, per_stack
-from digitocr.reading.segment import MARK_HEIGHT_SHARE, MIN_PIECE_PIXELS, Components, find_components
+from digitocr.reading.segment import (
+    MARK_HEIGHT_SHARE,
+    MIN_PIECE_PIXELS,
+    Components,
+    find_components,
+    horizontal_runs,
+)
 
 # A run of ink longer than this many digit heights is a form line, not a stroke: the longest strokes of a digit
 # (a 7's bar, a 5's hat, a 1) are about one height long, two touching digits' joined bars under two; not tuned.
@@ -142,10 +148,7 @@ def _long_runs(mask: np.ndarray, limits: np.ndarray) -> np.ndarray | None:
         thick[:, shift:] |= mask[:, :-shift]
         thick[:, :-shift] |= mask[:, shift:]
     flat = thick.reshape(count * height, width)
-    padded = np.zeros((len(flat), width + 2), bool)
-    padded[:, 1:-1] = flat
-    rows, columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
-    rows, starts, ends = rows[0::2], columns[0::2], columns[1::2]
+    rows, starts, ends = horizontal_runs(flat)
     long = (ends - starts) > limits[rows // height]
     if not long.any():
         return None

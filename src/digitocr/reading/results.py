@@ -34,6 +34,15 @@ class LineReading:
     box: tuple[int, int, int, int]  # x, y, w, h of its digits in the input picture's pixels
     digits: list[DigitReading]
 
+    @classmethod
+    def of_digits(cls, digits: list[DigitReading]) -> LineReading:
+        """A line of these digits: its text, and its box the union of theirs ((0, 0, 0, 0) for none)."""
+        if not digits:
+            return cls("", (0, 0, 0, 0), [])
+        x0, y0 = min(d.box[0] for d in digits), min(d.box[1] for d in digits)
+        x1, y1 = max(d.box[0] + d.box[2] for d in digits), max(d.box[1] + d.box[3] for d in digits)
+        return cls("".join(str(d.digit) for d in digits), (x0, y0, x1 - x0, y1 - y0), digits)
+
     def to_dict(self) -> dict:
         return {"text": self.text, "box": list(self.box), "digits": [digit.to_dict() for digit in self.digits]}
 
@@ -52,11 +61,7 @@ class ReadResult:
     @classmethod
     def one_line(cls, digits: list[DigitReading]) -> ReadResult:
         """Digits read as one line (the classifier path): the line's box is the union of theirs."""
-        if not digits:
-            return cls("", [], [])
-        x0, y0 = min(d.box[0] for d in digits), min(d.box[1] for d in digits)
-        x1, y1 = max(d.box[0] + d.box[2] for d in digits), max(d.box[1] + d.box[3] for d in digits)
-        return cls.of_lines([LineReading("".join(str(d.digit) for d in digits), (x0, y0, x1 - x0, y1 - y0), digits)])
+        return cls.of_lines([LineReading.of_digits(digits)])
 
     def to_dict(self) -> dict:
         return {

@@ -135,11 +135,7 @@ def _label(mask: np.ndarray):
         labels, *rest = _label(mosaic.reshape(-1, width))
         return (labels.reshape(count_pictures, height + 1, width)[:, :height], *rest)
     height, width = mask.shape
-    padded = np.zeros((height, width + 2), bool)
-    padded[:, 1:-1] = mask
-    # Every run has a start and an end edge on its row; in row-major order they alternate start, end, ...
-    edge_rows, edge_columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
-    start_rows, starts, ends = edge_rows[0::2], edge_columns[0::2], edge_columns[1::2]  # ends exclusive
+    start_rows, starts, ends = horizontal_runs(mask)
     labels = np.zeros((height, width), np.int32)
     if starts.size == 0:
         empty = np.zeros(0, np.int64)
@@ -152,6 +148,16 @@ def _label(mask: np.ndarray):
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     labels.ravel()[np.repeat(start_rows * width + starts, lengths) + offsets] = np.repeat(component + 1, lengths)
     return labels, int(is_root.sum()), start_rows, starts, ends, component
+
+
+def horizontal_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of ink of a 2-D bool mask, row-major: (rows, starts, ends), ends exclusive."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), bool)
+    padded[:, 1:-1] = mask
+    # Every run has a start and an end edge on its row; in row-major order they alternate start, end, ...
+    edge_rows, edge_columns = np.nonzero(padded[:, 1:] != padded[:, :-1])
+    return edge_rows[0::2], edge_columns[0::2], edge_columns[1::2]
 
 
 def _touching_runs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, width: int):

@@ -74,12 +74,7 @@ def _line_reading(line: FoundLine, probabilities: np.ndarray, emissions, config:
                 probabilities=chances.astype(np.float32),
             )
         )
-    text = "".join(str(digit.digit) for digit in digits)
-    if not digits:
-        return LineReading(text, (0, 0, 0, 0), [])
-    x0, y0 = min(d.box[0] for d in digits), min(d.box[1] for d in digits)
-    x1, y1 = max(d.box[0] + d.box[2] for d in digits), max(d.box[1] + d.box[3] for d in digits)
-    return LineReading(text, (x0, y0, x1 - x0, y1 - y0), digits)
+    return LineReading.of_digits(digits)
 
 
 def _digit_view(line: FoundLine, peak: int) -> np.ndarray:
