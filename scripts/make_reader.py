@@ -1,10 +1,10 @@
 """`make reader`: retrain the shipped reader from scratch with its recorded recipe and write it where it ships.
 
-    .venv/bin/python scripts/make_reader.py [--name reader] [--count 300]
+    .venv/bin/python scripts/make_reader.py [--name reader|lines] [--count 300]
 
-Trains the recipe (the CNN reader preset, seed 0) on MNIST, exports its ONNX copy, measures it on MNIST's test
-set and on every category of benchmarks/reading_accuracy.py, and writes src/digitocr/shipped/NAME.{pth,onnx,json}
-and MODEL_CARD.md. The files are written only at the end, each atomically: an interrupted run leaves the shipped
+Trains the named model's recipe (seed 0) on MNIST, exports its ONNX copy, measures it on MNIST's test set and on
+every category of benchmarks/reading_accuracy.py, and writes src/digitocr/shipped/NAME.{pth,onnx,json} and
+NAME.MODEL_CARD.md. The files are written only at the end, each atomically: an interrupted run leaves the shipped
 model as it was. The card records what a test checks the shipped files against (their digests, the figures).
 ``--trained FILE`` ships a model already trained by the recipe (its config is checked) instead of training one.
 """
@@ -23,17 +23,20 @@ import tempfile
 from pathlib import Path
 
 from digitocr import __version__
-from digitocr.catalog import CATALOG, DEFAULT_READER, SHIPPED_DIR
-from digitocr.export import MODEL_CARD_NAME, export_model
+from digitocr.catalog import CATALOG, DEFAULT_READER, LINE_READER, SHIPPED_DIR
+from digitocr.export import export_model
 from digitocr.files import write_atomically
 from digitocr.machine import cpu_name
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
+from digitocr.models import reads_lines
 from digitocr.pipeline import train
 from digitocr.presets import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # The recipe of each shipped model: model and preset names, as `digitocr train --model M --preset P` takes them.
-RECIPES = {DEFAULT_READER: ("cnn", "reader")}
+RECIPES = {DEFAULT_READER: ("cnn", "reader"), LINE_READER: ("line", "reader")}
+# What the test figure of each kind of model counts, for the card and `digitocr models`.
+TEST_MEASURES = {True: "lines of MNIST test digits read exactly", False: "MNIST test digits"}
 
 
 def progress(message: str) -> None:
@@ -112,6 +115,7 @@ def main() -> None:
             },
             "figures": {
                 "mnist_test_accuracy": stored["test_accuracy"],
+                "test_measure": TEST_MEASURES[reads_lines(recipe.model)],
                 "reading": figures,
                 "reading_pictures_per_category": args.count,
             },
@@ -120,12 +124,13 @@ def main() -> None:
         for source, target in (
             (made, shipped.torch_path),
             (exported.path, shipped.onnx_path),
-            (exported.model_card, SHIPPED_DIR / MODEL_CARD_NAME),
+            (exported.model_card, shipped.model_card_path),
         ):
             write_atomically(target, lambda temporary, data=source.read_bytes(): temporary.write_bytes(data))
         write_atomically(shipped.card_path, lambda temporary: temporary.write_text(json.dumps(card, indent=2) + "\n"))
     print(
-        f"{args.name}: {stored['test_accuracy']:.2%} on MNIST's test set, trained in {stored['train_seconds']:.0f} s; "
+        f"{args.name}: {stored['test_accuracy']:.2%} of {card['figures']['test_measure']}, "
+        f"trained in {stored['train_seconds']:.0f} s; "
         f"written to {SHIPPED_DIR.relative_to(ROOT)}"
     )
     for category, value in figures.items():

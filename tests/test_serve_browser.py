@@ -1,7 +1,7 @@
 """End to end, as a person uses it: `digitocr serve` in its own process, driven by headless Chromium and httpx.
 
 Needs Chromium (`make test` installs Debian's, see tests/browser.py); trains the session's real model, and reads
-touching digits drawn on the pad with the shipped reader (the server's default).
+touching digits drawn on the pad with the shipped line reader (`--model lines`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from browser import chromium_path
 from PIL import Image
+from scipy import ndimage
 
+from digitocr.catalog import LINE_READER
 from digitocr.testing.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -74,9 +76,9 @@ TOUCHING = {
 
 
 @pytest.fixture(scope="module")
-def default_server():
-    """A real `digitocr serve` with no --model: it reads with the reader that ships, which reads whole lines."""
-    with running_server() as base:
+def lines_server():
+    """A real `digitocr serve --model lines`: the shipped line reader, which reads a line of digits whole."""
+    with running_server(LINE_READER) as base:
         yield base
 
 
@@ -192,6 +194,22 @@ def test_draw_clear_and_upload_in_the_browser(server, browser, photo, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
     assert not errors, errors
+    page.close()
+
+
+@pytest.mark.parametrize("number", sorted(TOUCHING))
+def test_the_pad_reads_a_number_whose_digits_touch(lines_server, browser, number, tmp_path):
+    """What the line reader is for: two digits written into each other, read whole by the shipped line reader."""
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    page.goto(lines_server)
+    page.wait_for_selector("#pad")
+    draw(page, TOUCHING[number])
+    shown = wait_for_prediction(page, number)
+    page.locator("#pad").screenshot(path=tmp_path / f"pad-{number}.png")
+    _, pieces = ndimage.label(pad_pixels(page) < 128)
+    assert pieces == 1, f"the digits of {number} as drawn do not touch"
+    assert shown == number, f"drew {number} with touching digits; the page read {shown!r}"
+    assert page.locator("#bars .chart").count() == 2  # ten bars for each digit read
     page.close()
 
 

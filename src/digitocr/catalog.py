@@ -1,9 +1,10 @@
 """The models that ship inside the package, by name: what `--model reader`, `digitocr models` and a reader made
 with no model read with.
 
-Each shipped model is a model file (``NAME.pth``), its ONNX copy (``NAME.onnx``, for installs without PyTorch)
-and a card (``NAME.json``: recipe, data hash, code version, file digests, measured figures), all written by
-``make reader`` (scripts/make_reader.py) and never edited by hand. Imports neither torch nor onnxruntime.
+Each shipped model is a model file (``NAME.pth``), its ONNX copy (``NAME.onnx``, for installs without PyTorch),
+a card (``NAME.json``: recipe, data hash, code version, file digests, measured figures) and the export's model
+card for people (``NAME.MODEL_CARD.md``), all written by ``make reader`` (scripts/make_reader.py) and never edited
+by hand. Imports neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from digitocr.errors import ConfigError, ModelFileError
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
-DEFAULT_READER = "reader"  # what reads when no model is given
+DEFAULT_READER = "reader"  # what reads when no model is given: the digit classifier
+LINE_READER = "lines"  # the line reader (CNN + CTC): touching digits and several lines, not yet as good elsewhere
 BACKENDS = ("auto", "torch", "onnx")  # auto: see resolve_model
 
 
@@ -38,6 +40,10 @@ class ShippedModel:
     def card_path(self) -> Path:
         return SHIPPED_DIR / f"{self.name}.json"
 
+    @property
+    def model_card_path(self) -> Path:
+        return SHIPPED_DIR / f"{self.name}.MODEL_CARD.md"
+
     def card(self) -> dict:
         """The card ``make reader`` wrote: recipe, data and code versions, file digests, measured figures."""
         try:
@@ -50,7 +56,13 @@ class ShippedModel:
 
 CATALOG = {
     DEFAULT_READER: ShippedModel(
-        DEFAULT_READER, "the best reader: the CNN reader preset (`digitocr train --model cnn --preset reader`)"
+        DEFAULT_READER,
+        "the best reader: the CNN reader preset (`digitocr train --model cnn --preset reader`), reads the digits "
+        "cut from a number one by one",
+    ),
+    LINE_READER: ShippedModel(
+        LINE_READER,
+        "the line reader: CNN + CTC, reads each line of digits whole (`digitocr train --model line --preset reader`)",
     ),
 }
 
@@ -71,9 +83,9 @@ def installed(module: str) -> bool:
 def resolve_model(model: str | os.PathLike | None = None, backend: str = "auto") -> ModelSource:
     """A model argument -> the file and backend to read with.
 
-    None or a name in ``CATALOG`` ("reader"): that shipped model. ``auto`` reads its ONNX copy where onnxruntime is
-    installed (the same probabilities within 1e-4, tested, and a fresh `digitocr predict` answers in a fraction of
-    the time, with no torch to import), else its model file under torch. Anything else is a path (write
+    None or a name in ``CATALOG`` ("reader", "lines"): that shipped model. ``auto`` reads its ONNX copy where
+    onnxruntime is installed (the same probabilities within 1e-4, tested, and a fresh `digitocr predict` answers
+    in a fraction of the time, with no torch to import), else its model file under torch. Anything else is a path (write
     ``./reader`` for a file of that name); ``auto`` reads ``.onnx`` files with onnxruntime and the rest with torch.
     """
     if backend not in BACKENDS:

@@ -148,6 +148,9 @@ class LineModel(nn.Module):
         self.head = nn.Conv1d(features, BLANK + 1, 1)  # a linear layer per column
 
     def forward(self, x: Tensor) -> Tensor:  # (N, 1, 32, W) in [0, 1] -> (N, W // 4, 11) logits
+        # Channels-last feature maps: on the CPU, max pooling of NCHW maps under bf16 took a third of a training
+        # step; this layout made a step of the reader preset 1.6x faster (342 -> 210 ms for 64 lines of 160 px).
+        x = x.to(memory_format=torch.channels_last)
         features = self.blocks(self.standardize(x))  # (N, C, h, W // 4)
         columns = features.flatten(1, 2)  # (N, C * h, W // 4)
         return self.head(self.dropout(self.context(columns))).transpose(1, 2)

@@ -8,7 +8,15 @@ from digitocr.catalog import CATALOG, DEFAULT_READER
 from digitocr.cli.common import add_json, print_json
 
 # The reading figures a listing shows, by benchmarks/reading_accuracy.py's category names, in its order.
-SHOWN_CATEGORIES = {"photo": "photos", "canvas": "canvases", "number": "numbers", "touching": "touching", "uci": "UCI"}
+SHOWN_CATEGORIES = {
+    "photo": "photos",
+    "canvas": "canvases",
+    "number": "numbers",
+    "touching": "touching",
+    "comb": "combs",
+    "lines": "several lines",
+    "uci": "UCI",
+}
 
 
 def register(subparsers) -> None:
@@ -38,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         )
         default = " (default)" if name == DEFAULT_READER else ""
         print(f"{name}{default}: {card['kind']}, {size:.1f} MB ({', '.join(card['files'])}), made {card['made']}")
-        print(f"  MNIST test {figures['mnist_test_accuracy']:.2%}; read exactly: {reading}")
+        print(f"  {card['description']}")
+        measure = figures.get("test_measure", "MNIST test digits")  # the reader's card predates the field
+        print(f"  {figures['mnist_test_accuracy']:.2%} of {measure}; pictures read exactly: {reading}")
         print(f"  recipe: {card['recipe']['command']}")
     return 0
