@@ -23,20 +23,17 @@ import tempfile
 from pathlib import Path
 
 from digitocr import __version__
-from digitocr.catalog import CATALOG, DEFAULT_READER, LINE_READER, SHIPPED_DIR
+from digitocr.catalog import CATALOG, DEFAULT_READER, LINE_READER, SHIPPED_DIR, test_measure
 from digitocr.export import export_model
 from digitocr.files import write_atomically
 from digitocr.machine import cpu_name
 from digitocr.modelfile import CONTENT_DIGEST, read_model_file
-from digitocr.models import reads_lines
 from digitocr.pipeline import train
 from digitocr.presets import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # The recipe of each shipped model: model and preset names, as `digitocr train --model M --preset P` takes them.
 RECIPES = {DEFAULT_READER: ("cnn", "reader"), LINE_READER: ("line", "reader")}
-# What the test figure of each kind of model counts, for the card and `digitocr models`.
-TEST_MEASURES = {True: "lines of MNIST test digits read exactly", False: "MNIST test digits"}
 
 
 def progress(message: str) -> None:
@@ -115,7 +112,7 @@ def main() -> None:
             },
             "figures": {
                 "mnist_test_accuracy": stored["test_accuracy"],
-                "test_measure": TEST_MEASURES[reads_lines(recipe.model)],
+                "test_measure": test_measure(model_name),
                 "reading": figures,
                 "reading_pictures_per_category": args.count,
             },

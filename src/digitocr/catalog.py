@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from digitocr.config import LINE_MODELS
 from digitocr.errors import ConfigError, ModelFileError
 
 SHIPPED_DIR = Path(__file__).parent / "shipped"
@@ -65,6 +66,11 @@ CATALOG = {
         "the line reader: CNN + CTC, reads each line of digits whole (`digitocr train --model line --preset reader`)",
     ),
 }
+
+
+def test_measure(kind: str) -> str:
+    """What the test figure of a model of this kind (``ModelConfig.name``) counts, for cards and listings."""
+    return "lines of MNIST test digits read exactly" if kind in LINE_MODELS else "MNIST test digits"
 
 
 @dataclass(frozen=True)
