@@ -16,7 +16,7 @@ FLOW = [
     "models", "presets", "ema", "devices", "distributed", "inference", "training", "evaluation", "modelfile",
     "plots", "pipeline", "reports",
     "tune.space", "tune.study", "tune.results", "tune.figures", "tune.search", "tune", "export",
-    "reading.images", "reading.stages", "reading.segment", "reading.candidates", "reading.lines",
+    "reading.stages", "reading.images", "reading.segment", "reading.candidates", "reading.lines",
     "reading.onnx_backend", "reading.backends", "reading.results", "reading.transcribe", "reading.choice",
     "reading.parallel", "reading.recognizer", "reading",
     "serve", "cli", "__main__", "testing",

@@ -49,6 +49,30 @@ def test_a_line_models_columns_see_only_their_neighbourhood():
     assert not torch.equal(before[:, 75:], after[:, 75:])
 
 
+@pytest.mark.parametrize(
+    "channels, context",
+    [((16, 32, 64, 128), (160, 160)), ((32, 64, 128), (128,)), ((16, 32), ()), ((8, 8, 8, 8, 8), (8,) * 4)],
+)
+def test_paper_as_far_as_the_line_reach_makes_a_line_read_as_in_any_longer_batch(channels, context):
+    """Past ``line_reach`` pixels of paper, more paper changes none of a line's own columns: a line read alone
+    (the batch's widest) gets what it gets beside longer lines. With none, its last columns see the convolutions'
+    zero padding, which is not paper."""
+    torch.manual_seed(0)
+    config = ModelConfig(name="line", channels=channels, context=context)
+    model = build_model(config).eval()
+    for block in model.modules():  # running statistics as after training, not the identity of a fresh model
+        if isinstance(block, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            block.running_mean.uniform_(-0.5, 0.5)
+    line = (torch.rand(1, 1, 32, 120) > 0.7).float()
+    columns = 120 // 4
+    reach = config.line_reach()
+    with torch.no_grad():
+        bare, padded, far = (model(torch.nn.functional.pad(line, (0, extra)))[:, :columns] for extra in (0, reach, 400))
+    assert reach % 4 == 0
+    assert torch.allclose(padded, far, atol=1e-5)  # float noise of longer sums only
+    assert not torch.allclose(bare, far, atol=1e-3)
+
+
 def test_mlp_layers_follow_the_config():
     model = MLP(ModelConfig(hidden=(64, 32), activation="gelu", dropout=0.1, batch_norm=True))
     kinds = [type(layer).__name__ for layer in model.layers]

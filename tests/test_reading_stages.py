@@ -83,9 +83,8 @@ def test_picture_stages_give_each_picture_of_a_stack_what_it_gets_alone():
         alone = stages.ink_threshold(stages.ink_contrast(alone_clean, alone_paper, dark[index]), 0.1)
         assert alone == pytest.approx((thresholds[index], levels[index]), abs=1e-5)
     assert dark.tolist()[:3] == [True, False, True] and thresholds[3] == np.inf
-    # One sort serves polarity and threshold: the contrast's sorted sample comes from the difference's, exactly.
+    # One sort serves the threshold: the contrast's sorted sample comes from the difference's, exactly.
     ordered = stages.sorted_sample(clean - paper)
-    assert np.array_equal(stages.ink_is_dark(clean, paper, ordered), dark)
     shared = stages.contrast_sample(ordered, dark)
     assert np.array_equal(shared, stages.sorted_sample(contrast))
     assert np.array_equal(stages.ink_threshold(contrast, 0.1, shared), (thresholds, levels))
@@ -202,3 +201,37 @@ def test_deviation_statistic_is_the_sorted_deviations_order_statistic(rows):
         deviations = np.sort(np.abs(ordered - ordered[:, size // 2 : size // 2 + 1]), axis=1)
         for k in {0, size // 2, size - 1}:
             assert np.array_equal(stages._deviation_statistic(ordered, k), deviations[:, k])
+
+
+def test_pixel_noise_stays_the_noise_when_ink_covers_half_the_picture():
+    """The spread of the pixels grows with the ink; the spread of neighbour differences does not."""
+    rng = np.random.default_rng(4)
+    sigma = 0.03
+    filled = np.full((60, 48), 0.2, np.float32)
+    filled[:, :24] = 0.8  # half the picture is (smooth) ink
+    noisy = filled + rng.normal(0, sigma, filled.shape).astype(np.float32)
+    assert stages.pixel_noise_sigmas(noisy) == pytest.approx([sigma], rel=0.15)
+    assert stages._noise_sigmas(noisy[None])[0] > 5 * sigma  # why polarity no longer uses the pixels' spread
+    stack = np.stack([noisy, np.full_like(noisy, 0.5)])
+    assert stages.pixel_noise_sigmas(stack)[1] == 0 and stages.pixel_noise_sigmas(stack)[0] > 0
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_polarity_of_a_fat_digit_filling_a_tight_crop_against_its_border_paper(dark):
+    """Half the picture is ink: the majority rule cannot tell; the border's paper and the pixel noise can."""
+    ink = ring(48, radius=17, width=12)[:, 4:44]  # runs into all four sides, ~45 % of the picture
+    grey = np.where(ink > 0, 0.1 if dark else 0.9, 0.9 if dark else 0.1).astype(np.float32)
+    grey += np.random.default_rng(5).normal(0, 0.02, grey.shape).astype(np.float32)
+    paper = np.full_like(grey, stages.border_median(grey))
+    assert abs(stages.border_median(grey) - (0.9 if dark else 0.1)) < 0.05
+    assert stages.ink_is_dark(grey, paper) is dark
+
+
+def test_on_paper_frames_each_picture_of_a_stack_with_its_own_border():
+    stack = np.stack([np.full((5, 6), 0.9, np.float32), np.full((5, 6), 0.1, np.float32)])
+    stack[:, 2, 2] = 0.5
+    framed = stages.on_paper(stack, 3)
+    assert framed.shape == (2, 11, 12)
+    assert np.array_equal(framed[:, 3:8, 3:9], stack)
+    assert np.allclose(framed[0, :3], 0.9) and np.allclose(framed[1, :, :3], 0.1)
+    assert stages.on_paper(stack[0], 2).shape == (9, 10)  # one picture: one picture back

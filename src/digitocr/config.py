@@ -31,6 +31,8 @@ LINE_HEIGHT = 32
 LINE_INK_HEIGHT = 24  # rows the tallest ink of a line fills once normalised: MNIST's 20 of 28, scaled to 32
 LINE_SIDE_MARGIN = 4  # columns of paper left and right of a line's ink once normalised: room for CTC's first blank
 LINE_STRIDE = 4  # input columns per output column: a digit 16-24 px wide gets 4-6 columns, room for CTC's blanks
+LINE_WIDTH_POOLS = 2  # the line model's first conv blocks also halve the width: 2 ** 2 == LINE_STRIDE
+LINE_CONTEXT_KERNEL = 5  # columns each of its 1-D convolutions sees: 20 input pixels, about one digit
 BLANK = NUM_CLASSES  # the CTC blank's class index, after the digits (so digit d keeps index d)
 MAX_LINE_DIGITS = 12  # the longest number the line model is trained on
 # Registry names of the models that read whole lines (CTC) rather than classify one digit: here, not in models.py,
@@ -67,6 +69,18 @@ class ModelConfig:
     # Line model only: widths of the 1-D convolutions over its columns, after the 2-D blocks (each sees 5
     # columns, 20 input pixels: a digit and its neighbours' edges).
     context: tuple[int, ...] = (128, 128)
+
+    def line_reach(self) -> int:
+        """Input pixels right of a line model's output column that the column still depends on, rounded up to
+        LINE_STRIDE: the paper a line needs after it for its last digits to be read as in a batch of longer lines
+        (a convolution's own zero padding at the edge is not paper). Each 3x3 block reaches one pixel at its
+        scale, and its width pooling one more; each context convolution LINE_CONTEXT_KERNEL // 2 columns."""
+        reach = sum(
+            2 ** min(block, LINE_WIDTH_POOLS) * (2 if block < LINE_WIDTH_POOLS else 1)
+            for block in range(len(self.channels))
+        )
+        reach += len(self.context) * (LINE_CONTEXT_KERNEL // 2) * LINE_STRIDE
+        return -(-reach // LINE_STRIDE) * LINE_STRIDE
 
 
 @dataclass

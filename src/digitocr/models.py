@@ -13,9 +13,11 @@ from torch import Tensor, nn
 from digitocr.config import (
     BLANK,
     IMAGE_SIZE,
+    LINE_CONTEXT_KERNEL,
     LINE_HEIGHT,
     LINE_MODELS,
     LINE_STRIDE,
+    LINE_WIDTH_POOLS,
     MNIST_MEAN,
     MNIST_STD,
     NUM_CLASSES,
@@ -109,8 +111,8 @@ class LineModel(nn.Module):
     """
 
     SETTINGS = ("channels", "context", "activation", "dropout")  # the ModelConfig fields it is built from
-    WIDTH_POOLS = 2  # blocks that also halve the width: 2 ** 2 == LINE_STRIDE
-    CONTEXT_KERNEL = 5  # columns each 1-D convolution sees: 20 input pixels, about one digit
+    WIDTH_POOLS = LINE_WIDTH_POOLS
+    CONTEXT_KERNEL = LINE_CONTEXT_KERNEL
 
     def __init__(self, config: ModelConfig):
         super().__init__()

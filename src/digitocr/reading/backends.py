@@ -27,7 +27,8 @@ class TorchBackend:
         self.model_file = read_model_file(model_path, device=self.device)
         self.model = self.model_file.model
         self.metadata = self.model_file.metadata
-        self.reads_lines = reads_lines(self.model_file.config.model)
+        self.model_config = self.model_file.config.model
+        self.reads_lines = reads_lines(self.model_config)
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         check_reads(self.reads_lines, lines=False)

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from digitocr.config import DIGIT_BOX, IMAGE_SIZE, ReadingConfig
 from digitocr.errors import ImageError
+from digitocr.reading import stages
 
 TINY_FRAME = (IMAGE_SIZE - DIGIT_BOX) // 2  # pixels of paper around a tiny picture once enlarged: MNIST's frame
 # Grey pictures of more than 8 bits a pixel, and the full-scale values of the integer depths they come in.
@@ -253,10 +254,7 @@ def to_working(picture: Image.Image, config: ReadingConfig = ReadingConfig()) ->
     if picture.size != size:
         picture = picture.resize(size, Image.BILINEAR, reducing_gap=2.0)  # anti-aliased when shrinking
     grey = to_grey(picture)
-    if margin:
-        border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-        grey = np.pad(grey, margin, constant_values=np.median(border))  # the paper, whichever its colour
-    return grey
+    return stages.on_paper(grey, margin) if margin else grey
 
 
 def _has_alpha(picture: Image.Image) -> bool:

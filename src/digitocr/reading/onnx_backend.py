@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_MODELS
+from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_MODELS, ModelConfig
 from digitocr.errors import ConfigError, ModelFileError
 
 
@@ -59,7 +60,8 @@ class OnnxBackend:
         self.input_name = self.session.get_inputs()[0].name
         # What `digitocr export` stored in the graph: config, accuracy, data hash (strings).
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
-        self.reads_lines = _model_name(self.metadata) in LINE_MODELS
+        self.model_config = _model_config(self.metadata)
+        self.reads_lines = self.model_config is not None and self.model_config.name in LINE_MODELS
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """A classifier: float32 (N, 1, 28, 28) or (N, 28, 28) in [0, 1] -> float32 logits (N, 10).
@@ -80,9 +82,14 @@ class OnnxBackend:
         return softmax(self.logits(lines))
 
 
-def _model_name(metadata: dict[str, str]) -> str | None:
-    """The registry name in the config `digitocr export` stored; None for a graph without one."""
+def _model_config(metadata: dict[str, str]) -> ModelConfig | None:
+    """The architecture in the config `digitocr export` stored (fields this version does not know are left out);
+    None for a graph without one."""
     try:
-        return json.loads(metadata["digitocr_config"])["model"]["name"]
-    except (KeyError, TypeError, ValueError):
+        stored = json.loads(metadata["digitocr_config"])["model"]
+        known = {field.name for field in fields(ModelConfig)}
+        return ModelConfig(
+            **{key: tuple(value) if isinstance(value, list) else value for key, value in stored.items() if key in known}
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -44,8 +44,8 @@ PAPER_SPREAD_FLOOR = 0.01  # the least spread (of full range): a perfectly flat 
 NORMAL_EQUATIONS_RIDGE = 1e-6  # keeps the least squares solvable when few blocks are kept; no effect otherwise
 
 # Polarity and threshold (``ink_is_dark``, ``ink_threshold``), in noise sigmas and shares of full range.
-# Signal counts towards a polarity only beyond 3 sigmas (0.13 % of normal noise) and 2 % of full range: noise on
-# both sides then weighs nothing; not tuned.
+# Signal counts towards a polarity only beyond 3 sigmas of the pixel noise (0.13 % of normal noise) and 2 % of full
+# range: noise on both sides then weighs nothing; not tuned.
 POLARITY_NOISE_SIGMAS = 3
 POLARITY_MARGIN = 0.02
 # The picture's ink level is the contrast only its strongest 0.3 % of pixels reach: within the strokes wherever
@@ -99,8 +99,7 @@ def estimate_paper(grey: np.ndarray, grid: int = PAPER_GRID) -> np.ndarray:
     # A picture under ~32 pixels (MNIST-sized, a crop) has no lighting to model, and a thick digit would cover
     # most of its few blocks: its paper is the median of its border, all four sides (a digit may touch one).
     if grid < MIN_LIGHTING_GRID:
-        border = np.concatenate([stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1)
-        flat = np.median(border, axis=1).astype(np.float32)
+        flat = border_median(stack)
         return np.broadcast_to(flat[:, None, None], stack.shape).reshape(grey.shape).copy()
     bh, bw = sample.shape[1] // grid, sample.shape[2] // grid
     blocks = (
@@ -134,6 +133,23 @@ def estimate_paper(grey: np.ndarray, grid: int = PAPER_GRID) -> np.ndarray:
     if too_few.any():  # no smooth paper to be found: take the picture's median brightness
         surface[too_few] = np.median(stack[too_few].reshape(int(too_few.sum()), -1), axis=1)[:, None, None]
     return surface.reshape(grey.shape)
+
+
+def border_median(grey: np.ndarray):
+    """The median of each picture's outermost pixels, all four sides: its paper wherever ink reaches the border
+    only here and there (a stroke that runs off one side, a digit cropped tight), whichever the paper's colour."""
+    stack, lead = _stack(grey)
+    border = np.concatenate([stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1)
+    return _per_picture(np.median(border, axis=1).astype(np.float32), lead)
+
+
+def on_paper(grey: np.ndarray, margin: int) -> np.ndarray:
+    """Each picture (..., H, W) framed by ``margin`` pixels of its own paper (``border_median``) on every side."""
+    stack, lead = _stack(grey)
+    framed = np.empty((len(stack), stack.shape[1] + 2 * margin, stack.shape[2] + 2 * margin), stack.dtype)
+    framed[:] = np.asarray(border_median(stack), stack.dtype).reshape(-1, 1, 1)
+    framed[:, margin : margin + stack.shape[1], margin : margin + stack.shape[2]] = stack
+    return framed.reshape(*lead, *framed.shape[1:])
 
 
 def centre_on_majority(paper: np.ndarray, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,6 +199,21 @@ def sorted_sample(values: np.ndarray) -> np.ndarray:
     return np.sort(_subsample(stack), axis=1)
 
 
+def pixel_noise_sigmas(values: np.ndarray) -> np.ndarray:
+    """Each picture's noise sigma from the differences of horizontal neighbours (N,): what varies from one pixel
+    to the next is noise, while strokes, paper and lighting are wider than a pixel and only their edges count,
+    a minority the median ignores (the finest-scale detail of Donoho's wavelet estimate). Unlike the spread of
+    the pixels themselves, it stays the noise when ink covers half the picture (a digit cropped tight)."""
+    stack, _ = _stack(values)
+    step = int(np.ceil(np.sqrt(stack.shape[1] * stack.shape[2] / STATISTICS_SAMPLE_PIXELS)))
+    steps = np.diff(stack[:, ::step], axis=2).reshape(len(stack), -1)  # whole rows: neighbours stay neighbours
+    if steps.shape[1] == 0:  # one pixel wide: nothing to compare
+        return np.zeros(len(stack))
+    ordered = np.sort(steps, axis=1)
+    # A difference of two independent pixels has sqrt(2) times their sigma.
+    return MAD_TO_SIGMA * _deviation_statistic(ordered, ordered.shape[1] // 2) / np.sqrt(2)
+
+
 def _noise_sigmas(stack: np.ndarray, ordered: np.ndarray | None = None) -> np.ndarray:
     """Each picture's robust noise sigma; ``ordered``: its ``sorted_sample``, when the caller has it."""
     if ordered is None:
@@ -222,15 +253,16 @@ def _deviation_statistic(ordered: np.ndarray, k: int) -> np.ndarray:
     return np.maximum(from_left, from_right)
 
 
-def ink_is_dark(grey: np.ndarray, paper: np.ndarray, ordered: np.ndarray | None = None):
+def ink_is_dark(grey: np.ndarray, paper: np.ndarray):
     """Which way the ink goes: the side with more signal beyond the noise is the minority, i.e. ink.
 
     Judged on the whole picture against the estimated paper, not from a corner, so a dark border, a
-    shadow or a digit touching the edge does not flip it. ``ordered``: ``sorted_sample(grey - paper)``, when
-    the caller has it.
+    shadow or a digit touching the edge does not flip it. The noise is the pixels' own (``pixel_noise_sigmas``):
+    the spread of the difference, which the threshold uses, grows with the ink, and where ink covers half the
+    picture it swallowed both sides, which then tied (light ink on a tight crop read as dark: 24 % read).
     """
     difference, lead = _stack(grey - paper)
-    beyond = (POLARITY_NOISE_SIGMAS * _noise_sigmas(difference, ordered) + POLARITY_MARGIN)[:, None, None]
+    beyond = (POLARITY_NOISE_SIGMAS * pixel_noise_sigmas(difference) + POLARITY_MARGIN)[:, None, None]
     # Squared: ink is far from the paper, a background's own shading near it, so a digit filling a tight crop
     # outweighs the dark quarter of its background (summed plainly, the background's area won: 7-11 % read).
     dark = (np.clip(-difference - beyond, 0, None) ** 2).sum((1, 2))
