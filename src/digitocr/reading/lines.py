@@ -2,9 +2,10 @@
 
 The stages find the ink (``candidates.ink_of``); form lines are set aside for finding lines (a horizontal run of
 ink far longer than a digit is tall: a ruled line, a comb's edge), the remaining components are grouped into lines
-by the rows they share, and each line's box of the ink contrast, everything in it included (a comb's boxes, a
-ruled line under the digits, specks), is scaled so its ink fills ``LINE_INK_HEIGHT`` of ``LINE_HEIGHT`` rows with
-``LINE_SIDE_MARGIN`` columns of paper each side: what ``data.lines`` trains the line model on.
+by the rows they share (a line of nothing but an empty comb's ticks is none), and each line's box of the ink
+contrast, everything in it included (a comb's boxes, a ruled line under the digits, specks), is scaled so its ink
+fills ``LINE_INK_HEIGHT`` of ``LINE_HEIGHT`` rows with ``LINE_SIDE_MARGIN`` columns of paper each side: what
+``data.lines`` trains the line model on.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ STACKED_GAP = 0.25
 # A line shorter than this (working pixels) is a speck: the smallest digits read are 8 pixels tall here (a number
 # 25 pixels tall in a 1200x900 photo, at the 384-pixel working size); not tuned.
 MIN_LINE_HEIGHT = 6
+# An empty comb (a form's boxes, nothing written) leaves, once its top and bottom lines are set aside, only the
+# ticks between its boxes, which the line model reads as 1s (an empty comb read "1111111"). A line is such a comb,
+# not writing, when its tall components (at least TICK_TALL_SHARE of the line's height: fragments of the box lines
+# and specks do not count) are at least MIN_TICKS bars that each stand on or hang from a form line (within
+# TICK_TOUCH_ROWS of its ends), drawn with the comb's pen (at most TICK_WIDTH_RATIO times as wide as the form lines
+# are thick, plus a pixel of blur) and evenly spaced (the widest gap at most TICK_GAP_RATIO times the narrowest).
+# Written digits break it: a digit that does not touch the box lines is no tick, one that does is wider than a
+# tick (but an upright 1 drawn with the same pen), and a digit in a box halves the spacing there. Measured on 56
+# empty combs in working pixels (2026-12-03): ticks 2-6 px wide where the box lines are 1-4 px thick (at most
+# twice plus one), 5-37 px tall, gaps regular; a 1 written in a box touching its top line 12 px wide; not tuned.
+TICK_TALL_SHARE = 0.5
+MIN_TICKS = 3
+TICK_TOUCH_ROWS = FORM_TILT_ROWS + 1
+TICK_WIDTH_RATIO = 2.0
+TICK_GAP_RATIO = 1.5
 # A line whose strokes are thicker than the thickest MNIST digits' (``ReadingConfig.max_stroke`` in the 20-pixel
 # digit box, scaled to the line's ink height) is a blob or a smear, not writing.
 STROKE_SCALE = LINE_INK_HEIGHT / DIGIT_BOX
@@ -96,16 +112,40 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
     writing = without_form_lines(mask, heights)
     if not np.array_equal(writing, mask):
         components = find_components(writing)
+    form = mask & ~writing
     found: list[tuple[int, tuple[int, int, int, int]]] = []
     for picture in range(len(greys)):
         mine = np.flatnonzero(components.pictures == picture)
         boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
-        found += [(picture, box) for box in group_lines(boxes, heights[picture]) if box[3] - box[1] >= MIN_LINE_HEIGHT]
+        found += [
+            (picture, box)
+            for box in group_lines(boxes, heights[picture])
+            if box[3] - box[1] >= MIN_LINE_HEIGHT and not empty_comb(box, boxes, form[picture])
+        ]
     lines: list[list[FoundLine]] = [[] for _ in greys]
     for line in normalise_lines(contrast, writing, found, mappings):
         if plausible_line(line, config):
             lines[line.picture].append(line)
     return lines
+
+
+def empty_comb(line: tuple[int, int, int, int], boxes: list[list[int]], form: np.ndarray) -> bool:
+    """Whether a line (its box) of one picture's component boxes is only the ticks of an empty comb, given the
+    picture's form lines (H, W) set aside (``TICK_TALL_SHARE`` and the rest)."""
+    x0, y0, x1, y1 = line
+    inside = [box for box in boxes if box[0] >= x0 and box[2] <= x1 and box[1] >= y0 and box[3] <= y1]
+    tall = sorted(box for box in inside if box[3] - box[1] >= TICK_TALL_SHARE * (y1 - y0))
+    if len(tall) < MIN_TICKS:
+        return False
+    rows = form.shape[0]
+    for a, b, c, d in tall:
+        above, below = form[max(0, b - TICK_TOUCH_ROWS) : b, a:c], form[d : min(rows, d + TICK_TOUCH_ROWS), a:c]
+        if not (above.any() or below.any()):
+            return False
+    _, starts, ends = horizontal_runs(np.ascontiguousarray(form.T))  # the form lines' runs down: their thickness
+    widest = TICK_WIDTH_RATIO * np.median(ends - starts) + 1
+    gaps = np.diff([(a + c) / 2 for a, _, c, _ in tall])
+    return bool(max(c - a for a, _, c, _ in tall) <= widest and gaps.max() <= TICK_GAP_RATIO * gaps.min())
 
 
 def plausible_line(line: FoundLine, config: ReadingConfig) -> bool:
