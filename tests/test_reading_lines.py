@@ -14,7 +14,7 @@ from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE
 from digitocr.data import load_mnist
 from digitocr.data.lines import make_lines
 from digitocr.reading.images import load_working_many
-from digitocr.reading.lines import find_lines_loaded, group_lines, without_form_lines
+from digitocr.reading.lines import MIN_SKEW, find_lines_loaded, group_lines, skews, without_form_lines
 
 
 def photo(ink: np.ndarray, enlarge: int = 3, margin: int = 40, seed: int = 0) -> bytes:
@@ -127,6 +127,49 @@ def test_upright_ones_on_paper_are_not_an_empty_comb():
     ink[32:34, :] = 1  # a ruled line under them, not touching
     lines = found([photo(ink)])[0]
     assert len(lines) == 1
+
+
+def tilted(ink: np.ndarray, slope: float) -> np.ndarray:
+    """Ink sheared so that its rows climb ``slope`` (> 0) rows per column to the right: a photo taken askew."""
+    rise = int(np.ceil(slope * ink.shape[1]))
+    out = np.zeros((ink.shape[0] + rise, ink.shape[1]), ink.dtype)
+    for x in range(ink.shape[1]):
+        top = rise - round(slope * x)
+        out[top : top + ink.shape[0], x] = ink[:, x]
+    return out
+
+
+def number_ink(digits: int) -> np.ndarray:
+    ink = np.zeros((30, 20 * digits + 10), np.float32)
+    for index in range(digits):
+        ink[5:25, 8 + 20 * index : 20 + 20 * index] = 1  # digit-like rings ("0"s) 12 wide, 20 tall, 3 px strokes
+        ink[8:22, 11 + 20 * index : 17 + 20 * index] = 0
+    return ink
+
+
+def test_a_line_tilted_past_what_the_model_learned_is_straightened_and_a_digit_is_left_as_it_is():
+    slope = np.tan(np.radians(7))
+    mask = tilted(number_ink(6), slope)[None] > 0.5  # climbing to the right: rows shrink as columns grow
+    assert abs(skews(mask, np.zeros(1))[0] + slope) <= np.tan(np.radians(0.5))  # straightened by shearing it back down
+    gentle = tilted(number_ink(6), MIN_SKEW / 2)[None] > 0.5
+    single = tilted(number_ink(1), slope)[None] > 0.5
+    assert skews(gentle, np.zeros(1))[0] == 0 and skews(single, np.array([20.0]))[0] == 0
+
+
+def test_a_straightened_line_reads_one_line_with_boxes_in_the_pictures_own_rows():
+    ink = tilted(number_ink(6), np.tan(np.radians(7)))
+    (line,) = found([photo(ink)])[0]
+    rows = np.flatnonzero((line.image > 0.5).any(1))
+    assert abs((rows[-1] - rows[0] + 1) - LINE_INK_HEIGHT) <= 2  # straight: the ink of all six fills the height
+    # The whole line's box, mapped back to the photo, holds the tilted ink (photo: enlarged 3x, 40 px margin).
+    x, y, w, h = line.input_box(0, line.image.shape[1] // LINE_STRIDE - 1)
+    ys, xs = np.nonzero(ink > 0.5)
+    assert x <= 40 + 3 * xs.min() + 3 and x + w >= 40 + 3 * (xs.max() + 1) - 3
+    assert y <= 40 + 3 * ys.min() + 3 and y + h >= 40 + 3 * (ys.max() + 1) - 3
+
+
+def test_an_empty_comb_photographed_askew_has_no_lines():
+    assert found([photo(tilted(comb_ink(6, tick=12), np.tan(np.radians(6))))]) == [[]]
 
 
 def test_form_runs_longer_than_the_digits_are_set_aside():

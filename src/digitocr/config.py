@@ -33,6 +33,9 @@ LINE_SIDE_MARGIN = 4  # columns of paper left and right of a line's ink once nor
 LINE_STRIDE = 4  # input columns per output column: a digit 16-24 px wide gets 4-6 columns, room for CTC's blanks
 LINE_WIDTH_POOLS = 2  # the line model's first conv blocks also halve the width: 2 ** 2 == LINE_STRIDE
 LINE_CONTEXT_KERNEL = 5  # columns each of its 1-D convolutions sees: 20 input pixels, about one digit
+# The steepest slope of a whole line (rows per column, about 3 degrees) the line model is trained on (data.lines);
+# the reader shears a line straight only past it (reading.lines), so what it hands the model is what it learned.
+LINE_MAX_TILT = 0.05
 BLANK = NUM_CLASSES  # the CTC blank's class index, after the digits (so digit d keeps index d)
 MAX_LINE_DIGITS = 12  # the longest number the line model is trained on
 # Registry names of the models that read whole lines (CTC) rather than classify one digit: here, not in models.py,

@@ -22,6 +22,7 @@ from digitocr.config import (
     IMAGE_SIZE,
     LINE_HEIGHT,
     LINE_INK_HEIGHT,
+    LINE_MAX_TILT,
     LINE_SIDE_MARGIN,
     LINE_STRIDE,
     LinesConfig,
@@ -42,7 +43,7 @@ LINE_SLANT = (-0.3, 0.3)  # shear of a line's writing (x per y): upright to a st
 GLYPH_SLANT = (-0.08, 0.08)
 GLYPH_TURN = (-0.1, 0.1)  # each digit's own rotation, radians (about 6 degrees): hands do not keep one angle
 BASELINE_JITTER = 2.0  # pixels up or down per digit
-LINE_TILT = (-0.05, 0.05)  # slope of the whole line: up to 3 degrees either way
+LINE_TILT = (-LINE_MAX_TILT, LINE_MAX_TILT)  # slope of the whole line: up to 3 degrees either way
 # Spacing between neighbours' ink, in digit heights, by kind of line: overlapping (neighbours cross: the
 # touching numbers the rule-based cutter read at 53-57 %), tight (touching or nearly) and clear gaps.
 SPACINGS = ((-0.3, 0.0), (-0.05, 0.15), (0.1, 0.7))
