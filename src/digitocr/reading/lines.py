@@ -116,7 +116,7 @@ class FoundLine:
 
     def shift(self, x: int) -> int:
         """Rows the shear moved column x of the working image up by (``straightened``)."""
-        return int(np.round(self.shear * (x - self.centre)))
+        return int(column_shifts(np.array([self.shear]), np.array([x]), self.centre)[0, 0])
 
     def working_columns(self, first: int, last: int) -> tuple[int, int]:
         """Output columns first..last (inclusive) -> the working columns [x0, x1) they cover, within the ink."""
@@ -213,13 +213,19 @@ def _ink_extent(counts: np.ndarray) -> np.ndarray:
     return np.where(total[:, 0] > 0, last - first + 1, 0)
 
 
+def column_shifts(shears: np.ndarray, columns: np.ndarray, centre: float) -> np.ndarray:
+    """(N, C) rows each column moves by under each shear about ``centre``: one rounding for the images and their
+    boxes alike (``straightened``, ``FoundLine.shift``)."""
+    return np.round(shears[:, None] * (columns[None, :] - centre)).astype(np.int64)
+
+
 def straightened(images: np.ndarray, shears: np.ndarray) -> np.ndarray:
     """Images (N, H, W) sheared by ``shears`` (rows per column) about their middle column: row y of column x
     comes from row y + shift(x); what comes from beyond the picture is paper (0)."""
     if not shears.any():
         return images
     height, width = images.shape[1:]
-    shifts = np.round(shears[:, None] * (np.arange(width) - (width - 1) / 2)).astype(np.int64)  # (N, W)
+    shifts = column_shifts(shears, np.arange(width), (width - 1) / 2)
     rows = np.arange(height)[None, :, None] + shifts[:, None, :]
     inside = (rows >= 0) & (rows < height)
     moved = np.take_along_axis(images, rows.clip(0, height - 1), 1)
