@@ -88,8 +88,8 @@ def test_lines_are_what_the_line_model_reads(data):
 
 INK_ROWS_LEVEL = 0.3  # a pixel this dark is ink here: above the noise the degradations add (sigma <= 0.06)
 INK_ROWS_SLACK = 1  # rows: resampling a line to 32 rows may move its ink's top or bottom edge by one
-INK_ROWS_SHARE = 0.8  # of lines: the rest are ruled (lines above and below the ink, tilted with the line), specked
-# or low-resolution; measured 0.82 with lines tilted up to 3 degrees
+INK_ROWS_SHARE = 0.75  # of lines: the rest are ruled (lines above and below the ink, tilted with the line), specked
+# or low-resolution; measured 0.80-0.84 over six seeds of 400 lines, tilted up to 3 degrees (2026-12-03)
 
 
 def test_the_ink_of_a_line_fills_the_rows_the_reader_normalises_a_line_to(data):

@@ -3,11 +3,12 @@ training, validation and test data.
 
 A batch of lines is drawn in three passes over the whole batch, never per line: glyphs are placed on a canvas
 (one ``grid_sample`` per digit position: scale, slant, baseline jitter, spacing from clear gaps to overlaps, or
-one digit per box of a form's comb), what pictures bring that MNIST lacks is added (comb boxes, ruled lines,
-thicker or thinner strokes, specks, breaks), and each line is normalised as the reader normalises a line it
-found (``reading.lines``): the rows of its ink, ruled lines aside, scaled to ``LINE_INK_HEIGHT`` of
-``LINE_HEIGHT`` rows, ``LINE_SIDE_MARGIN`` columns of paper each side, width as it comes; then low resolution,
-blur and noise. Lines from one split use that split's digits only.
+one digit per box of a form's comb, a share over its lines), what pictures bring that MNIST lacks is added (comb
+boxes with full or short dividers, ruled lines, thicker or thinner strokes, specks, breaks), and each line is
+normalised as the reader normalises a line it found (``reading.lines``): the rows of its ink, ruled lines and a
+comb's top and bottom lines aside, scaled to ``LINE_INK_HEIGHT`` of ``LINE_HEIGHT`` rows, ``LINE_SIDE_MARGIN``
+columns of paper each side, width as it comes; then low resolution, blur and noise. Lines from one split use that
+split's digits only.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ COMB_SHARE = 0.15  # digits written one per box of a form's comb
 COMB_PITCH = (1.1, 1.6)  # box width in digit heights
 COMB_REACH = (1.0, 5.0)  # pixels the boxes reach above and below the digits' ink
 COMB_OFFSET = (-0.25, 0.25)  # a digit off its box's centre, in box widths: at the edges it touches or crosses the box
+# ... and up or down, in digit heights: most digits sit in their box, a share of hurried ones over its top or
+# bottom line (a box is 1.1-1.5 digit heights tall, so 0.4 crosses it).
+COMB_CROSS_SHARE = 0.25
+COMB_LIFT, COMB_CROSS_LIFT = (-0.08, 0.08), (-0.4, 0.4)
+# Forms divide their boxes by full-height lines or by short ticks rising from the bottom line: the tick's share of
+# the box's height, for the lines with short ticks.
+SHORT_TICK_SHARE = 0.5
+SHORT_TICK = (0.3, 0.9)
 RULED_SHARE = 0.15  # a ruled line under the digits (and one a line's height above)
 RULED_BELOW = (-1.0, 3.0)  # pixels from the lowest ink to the ruled line (negative: the digits cross it)
 FORM_LINE_INK = (0.3, 1.0)  # contrast of box and ruled lines after the stages: faint print to dark
@@ -112,9 +121,11 @@ def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.G
     layout = _layout(glyphs, valid, combs, generator)
     width = int(layout.right.max().ceil())
     digits = _strokes(_place(glyphs, valid, layout, width), generator)
-    extent = torch.maximum(digits, _comb(layout, valid, combs, width, generator))  # what the line finder measures
-    extent = torch.maximum(extent, _junk(lengths == 0, width, generator))
-    canvas = torch.maximum(extent, _specks(layout, width, generator))
+    ticks, comb_lines = _comb(layout, valid, combs, width, generator)
+    # What the line finder measures a line by: its digits, and a comb's ticks, not its top and bottom lines, which
+    # it sets aside as form lines (``reading.lines``).
+    extent = torch.maximum(torch.maximum(digits, ticks), _junk(lengths == 0, width, generator))
+    canvas = torch.maximum(torch.maximum(extent, comb_lines), _specks(layout, width, generator))
     canvas = torch.maximum(canvas, _ruled(layout, valid, ruled, width, generator))
     canvas, extent = _tilted(torch.cat([canvas, extent], 1), generator).split(1, dim=1)
     images, widths, scale, shift = _normalise(canvas, extent, layout)
@@ -161,6 +172,7 @@ class _Layout:
     slant: Tensor  # (N, L): x shift per row, about the glyph's centre
     turn: Tensor  # (N, L): the glyph's own rotation, radians
     centre_y: Tensor  # (N, L)
+    lift: Tensor  # (N, L): how far a digit of a comb sits below its box's middle (negative: above)
     height: Tensor  # (N,): the line's digit height
     pitch: Tensor  # (N,): a comb's box width, for lines written in one
     boxes: Tensor  # (N,): a comb's boxes
@@ -173,6 +185,11 @@ class _Layout:
     @property
     def bottom(self) -> Tensor:
         return (self.centre_y + DIGIT_HEIGHT / 2 * self.scale).amax(1)
+
+    def boxed(self) -> tuple[Tensor, Tensor]:
+        """(N,) top and bottom of where the digits would lie had none left its comb's box."""
+        centre_y, half = self.centre_y - self.lift, DIGIT_HEIGHT / 2 * self.scale
+        return (centre_y - half).amin(1), (centre_y + half).amax(1)
 
 
 def _layout(glyphs: Tensor, valid: Tensor, combs: Tensor, generator: torch.Generator) -> _Layout:
@@ -205,8 +222,15 @@ def _layout(glyphs: Tensor, valid: Tensor, combs: Tensor, generator: torch.Gener
     ends = torch.where(lengths > 0, ends, CANVAS_MARGIN + blank_width)
     ends = torch.where(combs, CANVAS_MARGIN + pitch * boxes, ends)
     centre_y = CANVAS_HEIGHT / 2 + _uniform(count, (-BASELINE_JITTER, BASELINE_JITTER), generator, slots)
+    crossing = torch.rand((count, slots), generator=generator) < COMB_CROSS_SHARE
+    lift = torch.where(
+        crossing, _uniform(count, COMB_CROSS_LIFT, generator, slots), _uniform(count, COMB_LIFT, generator, slots)
+    )
+    lift = torch.where(combs[:, None], lift * height[:, None], 0.0)
     turn = _uniform(count, GLYPH_TURN, generator, slots)
-    return _Layout(left, width, first, scale, slant, turn, centre_y, height, pitch, boxes, ends + CANVAS_MARGIN)
+    return _Layout(
+        left, width, first, scale, slant, turn, centre_y + lift, lift, height, pitch, boxes, ends + CANVAS_MARGIN
+    )
 
 
 def _grid_axes(width: int) -> tuple[Tensor, Tensor]:
@@ -248,17 +272,22 @@ def _soft_line(distance: Tensor, thickness: Tensor) -> Tensor:
     return (thickness / 2 + 0.5 - distance.abs()).clamp(0, 1)
 
 
-def _comb(layout: _Layout, valid: Tensor, combs: Tensor, width: int, generator: torch.Generator) -> Tensor:
-    """The boxes of a comb around the digits of the lines written in one; nothing on the others."""
+def _comb(
+    layout: _Layout, valid: Tensor, combs: Tensor, width: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """The boxes of a comb around the digits of the lines written in one, nothing on the others: (its ticks
+    between the boxes, its top and bottom lines)."""
     count, slots = valid.shape
     x, y = _grid_axes(width)
     x, y = x[..., None], y[..., None]  # a last axis for the ticks
     ticks = CANVAS_MARGIN + layout.pitch[:, None] * torch.arange(slots + 3)  # (N, ticks) x of each box edge
     has_tick = torch.arange(slots + 3)[None] <= layout.boxes[:, None]
-    top = layout.top - _uniform(count, COMB_REACH, generator)
-    bottom = layout.bottom + _uniform(count, COMB_REACH, generator)
+    top, bottom = layout.boxed()
+    top, bottom = top - _uniform(count, COMB_REACH, generator), bottom + _uniform(count, COMB_REACH, generator)
+    short = torch.rand(count, generator=generator) < SHORT_TICK_SHARE
+    tick_top = torch.where(short, bottom - _uniform(count, SHORT_TICK, generator) * (bottom - top), top)
     thickness = _uniform(count, (1.0, 2.0), generator).view(count, 1, 1, 1)
-    rows = ((y >= top.view(-1, 1, 1, 1)) & (y <= bottom.view(-1, 1, 1, 1))).float()
+    rows = ((y >= tick_top.view(-1, 1, 1, 1)) & (y <= bottom.view(-1, 1, 1, 1))).float()
     vertical = (_soft_line(x - ticks.view(count, 1, 1, -1), thickness) * has_tick.view(count, 1, 1, -1)).amax(-1)
     vertical = vertical * rows[..., 0]
     across = ((x[..., 0] >= ticks[:, :1, None]) & (x[..., 0] <= layout.right[:, None, None] - CANVAS_MARGIN)).float()
@@ -266,8 +295,8 @@ def _comb(layout: _Layout, valid: Tensor, combs: Tensor, width: int, generator: 
         _soft_line(y[..., 0] - top.view(-1, 1, 1), thickness[..., 0]),
         _soft_line(y[..., 0] - bottom.view(-1, 1, 1), thickness[..., 0]),
     )
-    ink = torch.maximum(vertical, horizontal * across) * _uniform(count, FORM_LINE_INK, generator).view(-1, 1, 1)
-    return (ink * combs.view(-1, 1, 1)).unsqueeze(1)
+    ink = _uniform(count, FORM_LINE_INK, generator).view(-1, 1, 1) * combs.view(-1, 1, 1)
+    return (vertical * ink).unsqueeze(1), (horizontal * across * ink).unsqueeze(1)
 
 
 def _ruled(layout: _Layout, valid: Tensor, ruled: Tensor, width: int, generator: torch.Generator) -> Tensor:
