@@ -111,7 +111,7 @@ def main() -> None:
                 shipped.onnx_path.name: {"bytes": exported.path.stat().st_size, "sha256": sha256_of(exported.path)},
             },
             "figures": {
-                "mnist_test_accuracy": stored["test_accuracy"],
+                "test_accuracy": stored["test_accuracy"],  # of what: test_measure
                 "test_measure": test_measure(model_name),
                 "reading": figures,
                 "reading_pictures_per_category": args.count,

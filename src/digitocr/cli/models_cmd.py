@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitocr.catalog import CATALOG, DEFAULT_READER, test_measure
+from digitocr.catalog import CATALOG, DEFAULT_READER
 from digitocr.cli.common import add_json, print_json
 
 # The reading figures a listing shows, by benchmarks/reading_accuracy.py's category names, in its order.
@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
         default = " (default)" if name == DEFAULT_READER else ""
         print(f"{name}{default}: {card['kind']}, {size:.1f} MB ({', '.join(card['files'])}), made {card['made']}")
         print(f"  {card['description']}")
-        measure = test_measure(card["kind"])
-        print(f"  {figures['mnist_test_accuracy']:.2%} of {measure}; pictures read exactly: {reading}")
+        print(f"  {figures['test_accuracy']:.2%} of {figures['test_measure']}; pictures read exactly: {reading}")
         print(f"  recipe: {card['recipe']['command']}")
     return 0
