@@ -242,3 +242,30 @@ def test_a_small_line_model_reads_touching_numbers_far_better_than_the_classifie
 
     by_lines, by_classifier = exact(line_model), exact(DEFAULT_READER)
     assert by_lines >= by_classifier + BETTER_BY, (by_lines, by_classifier)
+
+
+def test_a_line_model_reads_at_its_own_working_size_with_boxes_in_the_pictures_pixels(mnist_root):
+    """The line reader works at ``line_work_size``, the classifier at ``work_size``; a photo larger than both
+    reads the same at either, its digits' boxes in the picture's own pixels."""
+    from digitocr.reading import Recognizer
+
+    test = load_mnist(log=lambda message: None).test
+    ink = np.zeros((28, 4 * 32), np.float32)
+    for position in range(4):
+        ink[:, position * 32 + 2 : position * 32 + 30] = test.images[position, 0].numpy()
+    picture = photo(ink, enlarge=5)  # 220 x 720 pixels
+    lines, stages = Recognizer("lines"), Recognizer()
+    assert (lines.config.work_size, stages.config.work_size) == (ReadingConfig.line_work_size, ReadingConfig.work_size)
+    assert Recognizer("lines", config=ReadingConfig(line_work_size=448, min_confidence=0.5)).config.work_size == 448
+    ((working, _),) = load_working_many([picture], lines.config)
+    assert max(working.shape) == ReadingConfig.line_work_size
+    at_line_size = lines.read(picture)
+    lines.config = ReadingConfig()  # the stages' size, for comparison
+    at_stages_size = lines.read(picture)
+    assert at_line_size.text == at_stages_size.text == "".join(str(int(d)) for d in test.labels[:4])
+    # A digit's box is the ink in the columns it was read from, which move with the scale: each box's centre lies
+    # in the other's.
+    for ours, theirs in zip(at_line_size.digits, at_stages_size.digits):
+        for one, other in ((ours.box, theirs.box), (theirs.box, ours.box)):
+            x, y, width, height = other
+            assert x <= one[0] + one[2] / 2 <= x + width and y <= one[1] + one[3] / 2 <= y + height, (ours, theirs)

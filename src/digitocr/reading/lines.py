@@ -53,7 +53,7 @@ LINE_OVERLAP = 0.5
 STACKED_UNION = 2.0
 STACKED_GAP = 0.25
 # A line shorter than this (working pixels) is a speck: the smallest digits read are 8 pixels tall here (a number
-# 25 pixels tall in a 1200x900 photo, at the 384-pixel working size); not tuned.
+# 25 pixels tall in a 1200x900 photo, at a 384-pixel working size; 11 at the line reader's 512); not tuned.
 MIN_LINE_HEIGHT = 6
 # An empty comb (a form's boxes, nothing written) leaves, once its top and bottom lines are set aside, only the
 # ticks between its boxes, which the line model reads as 1s (an empty comb read "1111111"). A line is such a comb,

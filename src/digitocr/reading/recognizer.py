@@ -9,6 +9,7 @@ number of length one, and a single picture a batch of one: one code path.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 
@@ -63,6 +64,8 @@ class Recognizer:
         # With workers every process reads on one core: onnxruntime's own threads would fight over them.
         threads = threads if threads is not None else (1 if workers > 1 else None)
         self.backend = make_backend(self.model_path, device, source.backend, threads)
+        if self.backend.reads_lines:  # the config reading uses: a line model reads at its own working size
+            self.config = dataclasses.replace(self.config, work_size=self.config.line_work_size)
         self.workers, self._device, self._backend_name = workers, device, source.backend
         self._pool = None
 
