@@ -14,7 +14,7 @@ from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE
 from digitocr.data import load_mnist
 from digitocr.data.lines import make_lines
 from digitocr.reading.images import load_working_many
-from digitocr.reading.lines import MIN_SKEW, find_lines_loaded, group_lines, skews, without_form_lines
+from digitocr.reading.lines import MIN_SKEW, _resampling, find_lines_loaded, group_lines, skews, without_form_lines
 
 
 def photo(ink: np.ndarray, enlarge: int = 3, margin: int = 40, seed: int = 0) -> bytes:
@@ -269,3 +269,16 @@ def test_a_line_model_reads_at_its_own_working_size_with_boxes_in_the_pictures_p
         for one, other in ((ours.box, theirs.box), (theirs.box, ours.box)):
             x, y, width, height = other
             assert x <= one[0] + one[2] / 2 <= x + width and y <= one[1] + one[3] / 2 <= y + height, (ours, theirs)
+
+
+@pytest.mark.parametrize(("out", "shrinking"), [(30, True), (150, False), (97, False)])
+def test_a_lines_resampling_is_pillows(out, shrinking):
+    """Shrinking by a whole factor (box filter) and enlarging (bilinear) as Pillow resizes a float image, to float
+    rounding; output pixels past a line's width are paper."""
+    rows = np.random.default_rng(1).uniform(0, 1, (5, 60)).astype(np.float32)
+    weights = _resampling(np.zeros(2), np.full(2, 60 / out), np.array([out, out // 2]), 60, np.full(2, shrinking), out)
+    filter_ = Image.BOX if shrinking else Image.BILINEAR
+    pillow = np.asarray(Image.fromarray(rows, "F").resize((out, 5), filter_, reducing_gap=None))
+    assert np.allclose(rows @ weights[0].T, pillow, atol=1e-6)
+    assert np.allclose(rows @ weights[1, : out // 2].T, pillow[:, : out // 2], atol=1e-6)
+    assert not weights[1, out // 2 :].any()
