@@ -260,8 +260,7 @@ def test_a_line_model_reads_at_its_own_working_size_with_boxes_in_the_pictures_p
     ((working, _),) = load_working_many([picture], lines.config)
     assert max(working.shape) == ReadingConfig.line_work_size
     at_line_size = lines.read(picture)
-    lines.config = ReadingConfig()  # the stages' size, for comparison
-    at_stages_size = lines.read(picture)
+    at_stages_size = Recognizer("lines", config=ReadingConfig(line_work_size=ReadingConfig.work_size)).read(picture)
     assert at_line_size.text == at_stages_size.text == "".join(str(int(d)) for d in test.labels[:4])
     # A digit's box is the ink in the columns it was read from, which move with the scale: each box's centre lies
     # in the other's.

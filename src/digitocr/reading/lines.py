@@ -349,9 +349,8 @@ def _resampling(starts, steps, counts, total: int, shrinking: np.ndarray, size: 
     # end (the triangle's reach included), so the weights are computed on that band, not across the whole axis
     # (the dense computation was as costly as the line model's pass on a number photo, 2026-12-03).
     band = int(np.ceil(steps.max(initial=0))) + 3
-    source = (
-        np.floor(low).astype(np.int64) - 1 + np.arange(band)[None, None, :]
-    )  # (M, size, band): pixel j spans [j, j + 1)
+    # (M, size, band): the source pixels of each output pixel's band; pixel j spans [j, j + 1)
+    source = np.floor(low).astype(np.int64) - 1 + np.arange(band)[None, None, :]
     covered = np.clip(np.minimum(low + steps, source + 1) - np.maximum(low, source), 0, None)
     triangle = np.clip(1 - np.abs(source + 0.5 - (low + steps / 2)), 0, None)
     weights = np.where(shrinking[:, None, None], covered, triangle)
