@@ -9,8 +9,13 @@ of one core each (``Recognizer(workers=N)``; their start-up, about two seconds, 
 (start-up, model, workers, the folder walk, decoding, the CSV) on COUNT MNIST-sized PNG files in 100 subfolders,
 with ``--workers 1`` (the baseline) and ``--workers 2``, runs of the two taking turns.
 
+``--work-sizes A,B`` measures instead what a line model's working size (``ReadingConfig.line_work_size``) costs:
+the median latency of pictures of several kinds read at size A (the baseline) and at size B, in this process,
+the two readers taking turns picture by picture, and the ratio B / A.
+
     .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth [--workers 2]
     .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth --folder 10000
+    .venv/bin/python benchmarks/reading_speed.py --model lines --work-sizes 384,512
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from reading_accuracy import (  # the same baseline in both benchmarks (benchmar
     naive_read,
 )
 
+from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
 from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
@@ -66,11 +72,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes for the last rows")
     parser.add_argument("--folder", type=int, default=0, metavar="COUNT", help="a folder of COUNT PNGs end to end")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command with --folder")
+    parser.add_argument(
+        "--work-sizes", metavar="A,B", help="a line model's working size A (baseline) against B, picture by picture"
+    )
     args = parser.parse_args()
     if args.folder:
         folder_speed(args.model, args.folder, args.repeats)
         return
     limit_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
+    if args.work_sizes:
+        work_size_speed(args.model, [int(size) for size in args.work_sizes.split(",")])
+        return
 
     val = load_mnist(log=lambda message: None).val
     images, labels = val.images[:, 0].numpy(), val.labels.numpy()
@@ -124,6 +136,45 @@ def digits_per_second(recognizer: Recognizer, inputs: list, repeats: int = 5) ->
         results = recognizer.read_many(inputs)
         rates.append(sum(len(result.digits) for result in results) / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+WORK_SIZE_KINDS = {  # kind of picture -> how many (the repeats are the same pictures again)
+    "number": 30,
+    "photo": 30,
+    "comb": 30,
+    "small": 30,
+    "lines": 30,
+}
+
+
+def work_size_speed(model: str, sizes: list[int], repeats: int = 3) -> None:
+    if len(sizes) != 2:
+        raise SystemExit(f"--work-sizes takes two sizes, A,B; got {sizes}")
+    val = load_mnist(log=lambda message: None).val
+    images, labels = val.images[:, 0].numpy(), val.labels.numpy()
+    readers = [Recognizer(model, config=ReadingConfig(line_work_size=size)) for size in sizes]
+    if not readers[0].backend.reads_lines:
+        raise SystemExit(f"{model} is a classifier: --work-sizes is a line model's (line_work_size)")
+    print(
+        f"# a line model's working size, {datetime.date.today()}, {cpu_name()} ({platform.machine()}), "
+        f"{os.cpu_count()} CPUs, 1 torch/BLAS thread, model {describe_model(readers[0])}, median of {repeats} "
+        f"reads of each picture, the two sizes taking turns"
+    )
+    print(f"| picture | {sizes[0]} px | {sizes[1]} px | ratio |")
+    print("|---|---:|---:|---:|")
+    for seed, (kind, count) in enumerate(WORK_SIZE_KINDS.items()):
+        pictures = [sample.data for sample in make_samples(kind, count, images, labels, seed=seed)]
+        for reader in readers:
+            reader.read_many(pictures[:5])  # warm up
+        times: list[list[float]] = [[], []]
+        for _ in range(repeats):
+            for picture in pictures:
+                for index, reader in enumerate(readers):
+                    start = time.perf_counter()
+                    reader.read(picture)
+                    times[index].append(time.perf_counter() - start)
+        medians = [statistics.median(seconds) * 1000 for seconds in times]
+        print(f"| {kind} | {medians[0]:.2f} ms | {medians[1]:.2f} ms | {medians[1] / medians[0]:.2f}x |")
 
 
 def folder_speed(model: str, count: int, repeats: int) -> None:
