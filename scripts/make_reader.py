@@ -7,6 +7,8 @@ every category of benchmarks/reading_accuracy.py, and writes src/digitocr/shippe
 NAME.MODEL_CARD.md. The files are written only at the end, each atomically: an interrupted run leaves the shipped
 model as it was. The card records what a test checks the shipped files against (their digests, the figures).
 ``--trained FILE`` ships a model already trained by the recipe (its config is checked) instead of training one.
+``--refigure`` trains nothing and writes no model: it measures the shipped model again with today's reader (after a
+change to how pictures are read) and rewrites only its card's reading figures and when and where they were measured.
 """
 
 from __future__ import annotations
@@ -65,6 +67,30 @@ def reading_figures(model: Path, count: int) -> dict[str, float]:
         return json.loads(out.read_text())["digitocr"]
 
 
+def measured_where() -> dict[str, str]:
+    """When, with which code and on which machine reading figures were measured (the reader changes more often than
+    the models it reads with)."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "code": code_version(),
+        "machine": f"{cpu_name()}, Python {platform.python_version()}",
+    }
+
+
+def refigure(name: str, count: int) -> None:
+    """The shipped model ``name`` measured again on every reading category; its card's figures rewritten."""
+    shipped = CATALOG[name]
+    card = shipped.card()
+    before = card["figures"]["reading"]
+    figures = reading_figures(shipped.torch_path, count)
+    card["figures"].update(reading=figures, reading_pictures_per_category=count, reading_measured=measured_where())
+    write_atomically(shipped.card_path, lambda temporary: temporary.write_text(json.dumps(card, indent=2) + "\n"))
+    print(f"{name}: reading figures measured again, {count} pictures per category; written to {shipped.card_path}")
+    for category, value in figures.items():
+        was = f" (was {before[category]:.1%})" if category in before else " (new)"
+        print(f"  {category}: {value:.1%}{was}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=DEFAULT_READER, choices=sorted(RECIPES))
@@ -74,7 +100,17 @@ def main() -> None:
         metavar="FILE",
         help="ship this model file instead of training (it must have been trained by the recipe: same config)",
     )
+    parser.add_argument(
+        "--refigure",
+        action="store_true",
+        help="measure the shipped model again with today's reader and rewrite only its card's reading figures",
+    )
     args = parser.parse_args()
+    if args.refigure:
+        if args.trained:
+            raise SystemExit("--refigure measures the shipped model: it takes no --trained FILE")
+        refigure(args.name, args.count)
+        return
     shipped = CATALOG[args.name]
     model_name, preset = RECIPES[args.name]
     recipe = preset_config(model_name, preset)
@@ -115,6 +151,7 @@ def main() -> None:
                 "test_measure": test_measure(model_name),
                 "reading": figures,
                 "reading_pictures_per_category": args.count,
+                "reading_measured": measured_where(),
             },
         }
         SHIPPED_DIR.mkdir(parents=True, exist_ok=True)

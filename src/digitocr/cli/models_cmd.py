@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         "models",
         help="list the models that ship with digitocr (what --model NAME takes)",
         description="The models that ship inside the package: their name (for --model), kind, size on disk, and "
-        f"figures measured when they were made (`make reader`). With no --model, predict and serve read with "
+        f"the figures measured when they were made (`make reader`) or measured again since "
+        f"(`scripts/make_reader.py --refigure`). With no --model, predict and serve read with "
         f"{DEFAULT_READER!r}.",
     )
     add_json(parser)
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         default = " (default)" if name == DEFAULT_READER else ""
         print(f"{name}{default}: {card['kind']}, {size:.1f} MB ({', '.join(card['files'])}), made {card['made']}")
         print(f"  {card['description']}")
-        print(f"  {figures['test_accuracy']:.2%} of {figures['test_measure']}; pictures read exactly: {reading}")
+        # Cards made before reading figures carried their own date were measured when the model was made.
+        measured = figures.get("reading_measured", {}).get("date", card["made"])
+        print(f"  {figures['test_accuracy']:.2%} of {figures['test_measure']}")
+        print(f"  pictures read exactly (measured {measured}): {reading}")
         print(f"  recipe: {card['recipe']['command']}")
     return 0
