@@ -14,7 +14,16 @@ from digitocr.config import LINE_HEIGHT, LINE_INK_HEIGHT, LINE_SIDE_MARGIN, LINE
 from digitocr.data import load_mnist
 from digitocr.data.lines import make_lines
 from digitocr.reading.images import load_working_many
-from digitocr.reading.lines import MIN_SKEW, _resampling, find_lines_loaded, group_lines, skews, without_form_lines
+from digitocr.reading.lines import (
+    MIN_SKEW,
+    _resampling,
+    digit_heights,
+    find_lines_loaded,
+    group_lines,
+    skews,
+    without_form_lines,
+)
+from digitocr.reading.segment import find_components
 
 
 def photo(ink: np.ndarray, enlarge: int = 3, margin: int = 40, seed: int = 0) -> bytes:
@@ -205,6 +214,22 @@ def test_form_runs_longer_than_the_digits_are_set_aside():
     cleaned = without_form_lines(mask, np.array([20.0]))
     assert not cleaned[0, 30].any()
     assert cleaned[0, 5, 20:30].all() and cleaned[0, 5:25, 10:14].all()
+
+
+def test_the_digit_height_is_the_digits_not_the_grains_around_it():
+    """A photo of one digit whose grain passed the threshold: two dozen specks beside one digit 60 pixels tall. The
+    plain median of the components was a speck's 2 pixels, and the digit's strokes were then set aside as form
+    lines; a page's grid, the largest component of a ruled page, does not hide the digits beside it either."""
+    mask = np.zeros((2, 100, 100), bool)
+    mask[0, 20:80, 30:34] = mask[0, 20:80, 56:60] = mask[0, 20:24, 30:60] = mask[0, 76:80, 30:60] = True  # a 0
+    for speck in range(24):
+        y, x = 4 + 4 * (speck % 4), 4 + 15 * (speck // 4)
+        mask[0, y : y + 2, x : x + 2] = True
+    mask[1, ::25, :] = mask[1, :, ::25] = True  # a page's grid, one component spanning the picture
+    mask[1, 28:46, 58:61] = mask[1, 28:46, 66:70] = True  # two 1s, 18 pixels tall, clear of the grid's lines
+    assert digit_heights(find_components(mask), 2).tolist() == [60.0, 18.0]
+    cleaned = without_form_lines(mask[:1], digit_heights(find_components(mask[:1]), 1))
+    assert np.array_equal(cleaned, mask[:1])  # the 0's bars are a digit's, not a form's
 
 
 def test_the_halves_of_a_broken_digit_are_one_line_and_separate_lines_are_two():

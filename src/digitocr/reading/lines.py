@@ -43,6 +43,13 @@ FORM_ACROSS_SHARE = 0.15
 FORM_DOWN_SHARE = 0.5
 FORM_TILT_ROWS = 2  # a form line tilted by up to 3 degrees stays one run over 100 pixels once this much thicker
 FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: it does not give the digit height
+# ... nor does a speck: a component with less ink than this share of the picture's largest that could be a digit.
+# Grain and dust are components too, and in a photo of one digit they were most of them: the median was a speck's
+# few pixels, so the digit's own strokes, many times longer, were set aside as form lines (a blurred 2's base, a
+# 4's stem) and its ink, many times wider than that height, was sheared. Not tuned: grain holds well under 1 % of
+# a digit's ink at the working size; a ruled page's grid, its largest component, leaves its digits (a tenth of its ink
+# and more on the validation pictures looked at) in.
+SPECK_INK_SHARE = 0.02
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
 # handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
 LINE_OVERLAP = 0.5
@@ -258,10 +265,13 @@ def plausible_line(line: FoundLine, config: ReadingConfig) -> bool:
 
 def digit_heights(components: Components, pictures: int) -> np.ndarray:
     """Each picture's typical digit height (pixels): the median height of its components that could be one digit
-    (0 where none could)."""
+    (0 where none could), specks left out (``SPECK_INK_SHARE``)."""
     boxes, areas = components.boxes, components.areas
     height, width = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     digit_like = (areas >= MIN_PIECE_PIXELS) & (width <= FORM_ASPECT * height)
+    largest = np.zeros(pictures, np.int64)
+    np.maximum.at(largest, components.pictures[digit_like], areas[digit_like])
+    digit_like &= areas >= SPECK_INK_SHARE * largest[components.pictures]
     found = np.zeros(pictures)
     for picture in np.unique(components.pictures[digit_like]):
         found[picture] = np.median(height[digit_like & (components.pictures == picture)])
