@@ -10,8 +10,8 @@ of one core each (``Recognizer(workers=N)``; their start-up, about two seconds, 
 with ``--workers 1`` (the baseline) and ``--workers 2``, runs of the two taking turns.
 
 ``--work-sizes A,B`` measures instead what a line model's working size (``ReadingConfig.line_work_size``) costs:
-the median latency of pictures of several kinds read at size A (the baseline) and at size B, in this process,
-the two readers taking turns picture by picture, and the ratio B / A.
+the median latency of pictures of several kinds (each read three times) at size A (the baseline) and at size B,
+in this process, the two readers taking turns picture by picture, and the ratio B / A.
 
     .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth [--workers 2]
     .venv/bin/python benchmarks/reading_speed.py --model trained_model.pth --folder 10000
@@ -73,15 +73,20 @@ def main() -> None:
     parser.add_argument("--folder", type=int, default=0, metavar="COUNT", help="a folder of COUNT PNGs end to end")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command with --folder")
     parser.add_argument(
-        "--work-sizes", metavar="A,B", help="a line model's working size A (baseline) against B, picture by picture"
+        "--work-sizes",
+        metavar="A,B",
+        type=two_sizes,
+        help="a line model's working size A (baseline) against B, picture by picture",
     )
     args = parser.parse_args()
+    if args.folder and args.work_sizes:
+        parser.error("--folder and --work-sizes measure different things: give one")
     if args.folder:
         folder_speed(args.model, args.folder, args.repeats)
         return
     limit_threads(1)  # one core, as the target says: torch's threads and numpy's BLAS
     if args.work_sizes:
-        work_size_speed(args.model, [int(size) for size in args.work_sizes.split(",")])
+        work_size_speed(args.model, args.work_sizes)
         return
 
     val = load_mnist(log=lambda message: None).val
@@ -147,18 +152,27 @@ WORK_SIZE_KINDS = {  # kind of picture -> how many (the repeats are the same pic
 }
 
 
+def two_sizes(text: str) -> list[int]:
+    """--work-sizes A,B -> [A, B], two positive pixel counts."""
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        sizes = []
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"two working sizes in pixels, A,B (e.g. 384,512), not {text!r}")
+    return sizes
+
+
 def work_size_speed(model: str, sizes: list[int], repeats: int = 3) -> None:
-    if len(sizes) != 2:
-        raise SystemExit(f"--work-sizes takes two sizes, A,B; got {sizes}")
-    val = load_mnist(log=lambda message: None).val
-    images, labels = val.images[:, 0].numpy(), val.labels.numpy()
     readers = [Recognizer(model, config=ReadingConfig(line_work_size=size)) for size in sizes]
     if not readers[0].backend.reads_lines:
         raise SystemExit(f"{model} is a classifier: --work-sizes is a line model's (line_work_size)")
+    val = load_mnist(log=lambda message: None).val
+    images, labels = val.images[:, 0].numpy(), val.labels.numpy()
     print(
         f"# a line model's working size, {datetime.date.today()}, {cpu_name()} ({platform.machine()}), "
-        f"{os.cpu_count()} CPUs, 1 torch/BLAS thread, model {describe_model(readers[0])}, median of {repeats} "
-        f"reads of each picture, the two sizes taking turns"
+        f"{os.cpu_count()} CPUs, 1 torch/BLAS thread, model {describe_model(readers[0])}, the median of every "
+        f"read of a kind (each picture {repeats} times), the two sizes taking turns"
     )
     print(f"| picture | {sizes[0]} px | {sizes[1]} px | ratio |")
     print("|---|---:|---:|---:|")

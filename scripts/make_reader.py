@@ -52,7 +52,9 @@ def code_version() -> str:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True)
+        # The shipped files themselves are left out: writing one card must not mark the next one's code as dirty.
+        changed = ["git", "status", "--porcelain", "--", "src", f":!{SHIPPED_DIR.relative_to(ROOT)}"]
+        dirty = subprocess.run(changed, cwd=ROOT, capture_output=True, text=True)
         return f"{__version__} {commit}{'+dirty' if dirty.stdout.strip() else ''}"
     except (OSError, subprocess.CalledProcessError):
         return __version__

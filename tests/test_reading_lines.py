@@ -232,6 +232,18 @@ def test_the_digit_height_is_the_digits_not_the_grains_around_it():
     assert np.array_equal(cleaned, mask[:1])  # the 0's bars are a digit's, not a form's
 
 
+def test_a_notebook_pages_rules_joined_by_its_margin_do_not_hide_its_digits():
+    """Twenty rules across a page and the margin joining them: one component with far more ink than every digit
+    on the page, which must not set the scale specks are judged by."""
+    mask = np.zeros((1, 420, 400), bool)
+    mask[0, 10::20, :] = True  # the rules
+    mask[0, :, 30:33] = True  # the margin
+    for left in range(60, 300, 40):  # a number on one line: 1s 14 pixels tall between two rules
+        mask[0, 133:147, left : left + 3] = True
+    assert digit_heights(find_components(mask), 1).tolist() == [14.0]
+    assert digit_heights(find_components(np.zeros((1, 30, 30), bool)), 1).tolist() == [0.0]  # no ink, no height
+
+
 def test_the_halves_of_a_broken_digit_are_one_line_and_separate_lines_are_two():
     halves = [[10, 10, 22, 19], [9, 20, 23, 32]]  # an 8 whose loops do not meet: a 1-pixel gap
     assert group_lines(halves, digit_height=10) == [(9, 10, 23, 32)]

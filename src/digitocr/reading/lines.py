@@ -47,9 +47,11 @@ FORM_ASPECT = 3.0  # a component wider than this many heights is not one digit: 
 # Grain and dust are components too, and in a photo of one digit they were most of them: the median was a speck's
 # few pixels, so the digit's own strokes, many times longer, were set aside as form lines (a blurred 2's base, a
 # 4's stem) and its ink, many times wider than that height, was sheared. Not tuned: grain holds well under 1 % of
-# a digit's ink at the working size; a ruled page's grid, its largest component, leaves its digits (a tenth of its ink
-# and more on the validation pictures looked at) in.
+# a digit's ink at the working size.
 SPECK_INK_SHARE = 0.02
+# ... of the largest that does not span this share of the picture both ways: a page's rules joined by its margin are
+# one component with a hundred times a digit's ink, which would leave every digit out; not tuned.
+FORM_SPAN_SHARE = 0.9
 # Components sharing at least this share of the shorter one's rows are on one line; not tuned. Lines of
 # handwriting on ruled paper are 1.2-1.6 digit heights apart: neighbours share no rows.
 LINE_OVERLAP = 0.5
@@ -269,8 +271,11 @@ def digit_heights(components: Components, pictures: int) -> np.ndarray:
     boxes, areas = components.boxes, components.areas
     height, width = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     digit_like = (areas >= MIN_PIECE_PIXELS) & (width <= FORM_ASPECT * height)
+    # The speck scale is set by a digit, not by what spans the picture: a ruled page's grid or a tight crop's digit.
+    rows, columns = components.labels.shape[1:]
+    spans = (height >= FORM_SPAN_SHARE * rows) & (width >= FORM_SPAN_SHARE * columns)
     largest = np.zeros(pictures, np.int64)
-    np.maximum.at(largest, components.pictures[digit_like], areas[digit_like])
+    np.maximum.at(largest, components.pictures[digit_like & ~spans], areas[digit_like & ~spans])
     digit_like &= areas >= SPECK_INK_SHARE * largest[components.pictures]
     found = np.zeros(pictures)
     for picture in np.unique(components.pictures[digit_like]):
