@@ -129,6 +129,20 @@ def test_blank_paper_has_no_lines():
     assert found([photo(np.zeros((60, 80), np.float32))]) == [[]]
 
 
+def test_a_tight_crops_broken_digit_is_one_line():
+    """A 7 filling its crop (light on dark, no margin), its bar apart from its stem: the bar is a mark beside the
+    stem and would be left out of the stem's line (read as a 1); a picture its ink fills is one line."""
+    ink = np.zeros((64, 40), np.float32)
+    ink[0:6, 0:34] = 1  # the bar, along the top edge from the left one
+    ink[9:64, 26:32] = 1  # the stem, two rows below it, down to the bottom edge
+    grey = 0.25 + 0.5 * ink + np.random.default_rng(0).normal(0, 0.01, ink.shape)
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8)).save(buffer, "PNG")
+    (line,) = found([buffer.getvalue()])[0]
+    assert line.box[1] <= 1 and line.box[3] >= 63  # working pixels: the bar's rows and the stem's
+    assert line.box[0] <= 1 and line.box[2] >= 31
+
+
 def comb_ink(boxes: int, tick: int) -> np.ndarray:
     """An empty comb drawn as ink: a top and a bottom line 2 px thick, ticks ``tick`` rows up from the bottom
     between boxes 24 px wide and 30 px tall."""

@@ -97,6 +97,12 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     texture rather than written digits: its mask is empty. A picture that its ink fills (``fills_picture``)
     is read again on a frame of its own paper, and keeps that reading, unframed.
     """
+    contrast, mask, _ = ink_and_crops(grey, config)
+    return contrast, mask
+
+
+def ink_and_crops(grey: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ink_of``, and which pictures were read on a frame (..., bool): those their ink filled, a tight crop."""
     stack = grey.reshape(-1, *grey.shape[-2:])
     contrast, mask = find_ink(stack, config)
     crops = fills_picture(mask, config)
@@ -109,7 +115,7 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
         contrast[crops], mask[crops] = framed_contrast[inside], framed_mask[inside]
         area[crops] = framed_mask[0].size
     mask &= (mask.sum((1, 2)) <= config.max_ink_fraction * area)[:, None, None]
-    return contrast.reshape(grey.shape), mask.reshape(grey.shape)
+    return contrast.reshape(grey.shape), mask.reshape(grey.shape), crops.reshape(grey.shape[:-2])
 
 
 def find_ink(stack: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray]:

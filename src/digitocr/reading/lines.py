@@ -25,7 +25,7 @@ from digitocr.config import (
     ReadingConfig,
 )
 from digitocr.reading import stages
-from digitocr.reading.candidates import ink_of, input_box, per_stack
+from digitocr.reading.candidates import ink_and_crops, input_box, per_stack
 from digitocr.reading.segment import (
     MARK_HEIGHT_SHARE,
     MIN_PIECE_PIXELS,
@@ -153,7 +153,7 @@ def find_lines_loaded(loaded: list[tuple[np.ndarray, tuple]], config: ReadingCon
 
 def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[list[FoundLine]]:
     """A stack of working images (N, H, W) -> each one's lines, top to bottom."""
-    contrast, mask = ink_of(greys, config)
+    contrast, mask, crops = ink_and_crops(greys, config)
     components = find_components(mask)
     heights = digit_heights(components, len(greys))
     shears = skews(mask, heights)
@@ -169,9 +169,12 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
     for picture in range(len(greys)):
         mine = np.flatnonzero(components.pictures == picture)
         boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
+        # A picture its ink fills (a tight crop, read on a frame) is one digit or one number: its pieces are one
+        # line, however its threshold broke it (a 7's bar apart from its stem, a 5's loops taken for two lines).
+        lines = [_box_around(boxes)] if crops[picture] and boxes else group_lines(boxes, heights[picture])
         found += [
             (picture, box)
-            for box in group_lines(boxes, heights[picture])
+            for box in lines
             if box[3] - box[1] >= MIN_LINE_HEIGHT and not empty_comb(box, boxes, form[picture])
         ]
     lines: list[list[FoundLine]] = [[] for _ in greys]
@@ -333,6 +336,17 @@ def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, 
             lines.append(list(box))
     tallest = max((box[3] - box[1] for box in tall), default=0)
     return [tuple(line) for line in sorted(_join_stacked(lines, tallest), key=lambda line: line[1])]
+
+
+def _box_around(boxes: list[list[int]]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) around all of ``boxes``."""
+    corners = np.array(boxes)
+    return (
+        int(corners[:, 0].min()),
+        int(corners[:, 1].min()),
+        int(corners[:, 2].max()),
+        int(corners[:, 3].max()),
+    )
 
 
 def _join_stacked(lines: list[list[int]], tallest: int) -> list[list[int]]:
