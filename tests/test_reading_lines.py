@@ -134,7 +134,7 @@ def test_a_tight_crops_broken_digit_is_one_line():
     stem and would be left out of the stem's line (read as a 1); a picture its ink fills is one line."""
     ink = np.zeros((64, 40), np.float32)
     ink[0:6, 0:34] = 1  # the bar, along the top edge from the left one
-    ink[9:64, 26:32] = 1  # the stem, two rows below it, down to the bottom edge
+    ink[9:64, 26:32] = 1  # the stem, three rows below it, down to the bottom edge
     grey = 0.25 + 0.5 * ink + np.random.default_rng(0).normal(0, 0.01, ink.shape)
     buffer = io.BytesIO()
     Image.fromarray((np.clip(grey, 0, 1) * 255).astype(np.uint8)).save(buffer, "PNG")

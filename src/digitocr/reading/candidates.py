@@ -101,7 +101,9 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
     return contrast, mask
 
 
-def ink_and_crops(grey: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ink_and_crops(
+    grey: np.ndarray, config: ReadingConfig = ReadingConfig()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``ink_of``, and which pictures were read on a frame (..., bool): those their ink filled, a tight crop."""
     stack = grey.reshape(-1, *grey.shape[-2:])
     contrast, mask = find_ink(stack, config)

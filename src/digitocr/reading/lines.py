@@ -168,13 +168,14 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
     found: list[tuple[int, tuple[int, int, int, int]]] = []
     for picture in range(len(greys)):
         mine = np.flatnonzero(components.pictures == picture)
-        boxes = components.boxes[mine][components.areas[mine] >= MIN_PIECE_PIXELS].tolist()
+        pieces = components.areas[mine] >= MIN_PIECE_PIXELS
+        boxes = components.boxes[mine][pieces].tolist()
         # A picture its ink fills (a tight crop, read on a frame) is one digit or one number: its pieces are one
         # line, however its threshold broke it (a 7's bar apart from its stem, a 5's loops taken for two lines).
-        lines = [_box_around(boxes)] if crops[picture] and boxes else group_lines(boxes, heights[picture])
+        one_line = _one_line(boxes, components.areas[mine][pieces]) if crops[picture] else []
         found += [
             (picture, box)
-            for box in lines
+            for box in one_line or group_lines(boxes, heights[picture])
             if box[3] - box[1] >= MIN_LINE_HEIGHT and not empty_comb(box, boxes, form[picture])
         ]
     lines: list[list[FoundLine]] = [[] for _ in greys]
@@ -338,15 +339,15 @@ def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, 
     return [tuple(line) for line in sorted(_join_stacked(lines, tallest), key=lambda line: line[1])]
 
 
-def _box_around(boxes: list[list[int]]) -> tuple[int, int, int, int]:
-    """The box (x0, y0, x1, y1) around all of ``boxes``."""
-    corners = np.array(boxes)
-    return (
-        int(corners[:, 0].min()),
-        int(corners[:, 1].min()),
-        int(corners[:, 2].max()),
-        int(corners[:, 3].max()),
-    )
+def _one_line(boxes: list[list[int]], areas: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """A tight crop's pieces as one line: the box around them, specks left out (``SPECK_INK_SHARE``); none (``[]``)
+    where there are no pieces. A crop holding two lines is read as one: a height limit that told them apart (twice
+    the tallest piece) also split broken digits, and gave back most of what this rule gained (validation pictures:
+    tight crops 91.7 -> 91.0 % and 85.3 -> 84.7 %, no digits 98.7 -> 97.3 %)."""
+    if not boxes:
+        return []
+    kept = np.array(boxes)[areas >= SPECK_INK_SHARE * areas.max()]
+    return [(int(kept[:, 0].min()), int(kept[:, 1].min()), int(kept[:, 2].max()), int(kept[:, 3].max()))]
 
 
 def _join_stacked(lines: list[list[int]], tallest: int) -> list[list[int]]:
