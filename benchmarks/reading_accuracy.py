@@ -33,6 +33,7 @@ from PIL import Image
 from digitocr import ctc
 from digitocr.config import IMAGE_SIZE, LINE_HEIGHT, LINE_STRIDE
 from digitocr.data import load_mnist
+from digitocr.errors import DigitOCRError
 from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
 from digitocr.testing.pictures import Sample, make_samples
@@ -181,4 +182,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DigitOCRError as error:  # a missing model file, a picture that cannot be read: one line, no traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None

@@ -41,6 +41,7 @@ from reading_accuracy import (  # the same baseline in both benchmarks (benchmar
 
 from digitocr.config import ReadingConfig
 from digitocr.data import load_mnist
+from digitocr.errors import DigitOCRError
 from digitocr.machine import cpu_name
 from digitocr.reading import Recognizer
 from digitocr.reading.parallel import MIN_SHARE, limit_threads
@@ -235,4 +236,7 @@ def spread(values: list[float]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DigitOCRError as error:  # a missing model file, a picture that cannot be read: one line, no traceback
+        raise SystemExit(f"{Path(__file__).name}: {error}") from None
