@@ -102,9 +102,13 @@ def ink_of(grey: np.ndarray, config: ReadingConfig = ReadingConfig()) -> tuple[n
 
 
 def ink_and_crops(
-    grey: np.ndarray, config: ReadingConfig = ReadingConfig()
+    grey: np.ndarray, config: ReadingConfig = ReadingConfig(), flip_crops: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``ink_of``, and which pictures were read on a frame (..., bool): those their ink filled, a tight crop."""
+    """``ink_of``, and which pictures were read on a frame (..., bool): those their ink filled, a tight crop.
+
+    ``flip_crops``: the crops' ink taken in the polarity the stages did not choose. Without a margin of paper the
+    choice is a guess (a fat, blurred digit may cover half its crop), which the line reader settles by reading a
+    crop both ways (``transcribe.read_lines``); the other pictures come back as without it."""
     stack = grey.reshape(-1, *grey.shape[-2:])
     contrast, mask = find_ink(stack, config)
     crops = fills_picture(mask, config)
@@ -112,7 +116,7 @@ def ink_and_crops(
     area = np.full(len(stack), float(stack.shape[1] * stack.shape[2]))
     if crops.any():
         margin = max(1, round(CROP_FRAME_SHARE * max(stack.shape[1:])))
-        framed_contrast, framed_mask = find_ink(stages.on_paper(stack[crops], margin), config)
+        framed_contrast, framed_mask = find_ink(stages.on_paper(stack[crops], margin), config, flip=flip_crops)
         inside = (slice(None), slice(margin, margin + stack.shape[1]), slice(margin, margin + stack.shape[2]))
         contrast[crops], mask[crops] = framed_contrast[inside], framed_mask[inside]
         area[crops] = framed_mask[0].size
@@ -120,13 +124,14 @@ def ink_and_crops(
     return contrast.reshape(grey.shape), mask.reshape(grey.shape), crops.reshape(grey.shape[:-2])
 
 
-def find_ink(stack: np.ndarray, config: ReadingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The stages on a stack (N, H, W) -> (ink contrast, everything past the threshold), however much that is."""
+def find_ink(stack: np.ndarray, config: ReadingConfig, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The stages on a stack (N, H, W) -> (ink contrast, everything past the threshold), however much that is;
+    ``flip``: with the ink's polarity the other way than ``stages.ink_is_dark`` judges it."""
     clean = stages.remove_noise(stack)
     paper = stages.estimate_paper(clean)
     ordered = stages.sorted_sample(clean - paper)  # one sort for the threshold's statistics
     paper, ordered = stages.centre_on_majority(paper, ordered)
-    dark_ink = stages.ink_is_dark(clean, paper)
+    dark_ink = stages.ink_is_dark(clean, paper) != flip
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
     threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast, stages.contrast_sample(ordered, dark_ink))
     return stages.ink_contrast(stack, paper, dark_ink), clean_contrast > np.asarray(threshold)[:, None, None]

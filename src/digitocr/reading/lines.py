@@ -122,6 +122,9 @@ class FoundLine:
     stroke: float = 0.0  # mean stroke width in ``image`` (pixels)
     shear: float = 0.0  # the picture's ink was sheared straight: working row y at column x came from y + shift(x)
     centre: float = 0.0  # the working column the shear turns about
+    # A tight crop's ink in the other polarity than the stages chose (``candidates.ink_and_crops``): its lines are
+    # a second reading of the picture, of which the line reader keeps the surer (``transcribe.read_lines``).
+    flipped: bool = False
 
     def shift(self, x: int) -> int:
         """Rows the shear moved column x of the working image up by (``straightened``)."""
@@ -152,8 +155,25 @@ def find_lines_loaded(loaded: list[tuple[np.ndarray, tuple]], config: ReadingCon
 
 
 def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[list[FoundLine]]:
-    """A stack of working images (N, H, W) -> each one's lines, top to bottom."""
-    contrast, mask, crops = ink_and_crops(greys, config)
+    """A stack of working images (N, H, W) -> each one's lines, top to bottom; a tight crop's, read in both
+    polarities, those of the other polarity after them (``FoundLine.flipped``)."""
+    lines, crops = _lines_and_crops(greys, mappings, config)
+    if crops.any():
+        picked = np.flatnonzero(crops)
+        other, _ = _lines_and_crops(greys[picked], [mappings[i] for i in picked], config, flip_crops=True)
+        for picture, flipped in zip(picked, other):
+            for line in flipped:
+                line.picture, line.flipped = int(picture), True
+            lines[picture] += flipped
+    return lines
+
+
+def _lines_and_crops(
+    greys: np.ndarray, mappings: list, config: ReadingConfig, flip_crops: bool = False
+) -> tuple[list[list[FoundLine]], np.ndarray]:
+    """``lines_in`` in the polarity the stages chose (or, ``flip_crops``, the other for tight crops), and which
+    pictures were tight crops."""
+    contrast, mask, crops = ink_and_crops(greys, config, flip_crops)
     components = find_components(mask)
     heights = digit_heights(components, len(greys))
     shears = skews(mask, heights)
@@ -184,7 +204,7 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
         if plausible_line(line, config):
             line.shear, line.centre = float(shears[line.picture]), (greys.shape[2] - 1) / 2
             lines[line.picture].append(line)
-    return lines
+    return lines, crops
 
 
 def skews(mask: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:

@@ -18,7 +18,8 @@ MAX_BATCH_LINES = 256
 
 
 def read_lines(found: list[list[FoundLine]], backend, config: ReadingConfig) -> list[ReadResult]:
-    """Each picture's lines -> its reading; a digit read with less than ``config.min_confidence`` is dropped."""
+    """Each picture's lines -> its reading; a digit read with less than ``config.min_confidence`` is dropped, and a
+    tight crop read in both polarities keeps the surer reading (``surer_reading``)."""
     every = [line for lines in found for line in lines]
     readings = [
         _line_reading(line, probabilities, emissions, config)
@@ -26,9 +27,25 @@ def read_lines(found: list[list[FoundLine]], backend, config: ReadingConfig) -> 
     ]
     results, start = [], 0
     for lines in found:
-        results.append(ReadResult.of_lines(readings[start : start + len(lines)]))
+        mine = readings[start : start + len(lines)]
+        as_chosen = [reading for line, reading in zip(lines, mine) if not line.flipped]
+        flipped = [reading for line, reading in zip(lines, mine) if line.flipped]
+        results.append(ReadResult.of_lines(surer_reading(as_chosen, flipped) if flipped else as_chosen))
         start += len(lines)
     return results
+
+
+def surer_reading(as_chosen: list[LineReading], flipped: list[LineReading]) -> list[LineReading]:
+    """Of a tight crop's two readings (its ink in the polarity the stages chose, and in the other), the one that
+    found digits, of two that did the one whose least sure digit is surer; a tie keeps the stages' choice.
+    Validation pictures, 300 per category (2026-12-04): tight crops 90.0 -> 93.3 % dark on light and 86.0 -> 89.0 %
+    light on dark, where the right polarity alone would read 94.0 / 89.0 %; no digits 98.3 -> 98.0 % (one picture).
+    Preferring no digits to a digit under 0.7 kept that picture and lost 1-1.3 points of crops: not kept."""
+    return max((as_chosen, flipped), key=_least_confidence)
+
+
+def _least_confidence(lines: list[LineReading]) -> float:
+    return min((digit.confidence for line in lines for digit in line.digits), default=0.0)
 
 
 def _decoded(lines: list[FoundLine], backend):
