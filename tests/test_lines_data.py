@@ -5,6 +5,7 @@ line model reads (height, ink rows, widths, padding); the line task's CTC loss o
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from digitocr.config import (
 )
 from digitocr.data import MNISTData, Split, load_mnist, split_off_validation
 from digitocr.data import lines as lines_module
-from digitocr.data.lines import LineBatch, make_lines
+from digitocr.data.lines import LineBatch, batches_by_width, make_lines
 from digitocr.errors import ConfigError
 from digitocr.models import build_model
 from digitocr.training import make_task
@@ -248,6 +249,43 @@ def test_the_line_tasks_ctc_loss_is_finite_and_gives_finite_gradients(data):
     for line, digits in enumerate(digits_of(batch)):
         spelled[line, torch.arange(len(digits)) * 2] = F.one_hot(digits, BLANK + 1).float() * SURE
     assert task.loss(spelled, batch) < 0.01 * loss
+
+
+def test_lines_joined_and_selected_keep_each_lines_digits_and_picture(data):
+    first, second = lines(data.train, 5, seed=1, max_digits=6), lines(data.train, 4, seed=2, max_digits=6)
+    joined = LineBatch.joined([first, second])
+    assert joined.texts() == first.texts() + second.texts()
+    assert joined.images.shape[-1] == max(first.images.shape[-1], second.images.shape[-1])
+    narrow = first if first.images.shape[-1] < second.images.shape[-1] else second
+    offset = 0 if narrow is first else len(first)
+    assert torch.equal(joined.images[offset : offset + len(narrow), ..., : narrow.images.shape[-1]], narrow.images)
+    assert (joined.images[offset : offset + len(narrow), ..., narrow.images.shape[-1] :] == 0).all()  # padding
+    rows = torch.tensor([7, 0, 2])
+    picked = joined.select(rows)
+    assert picked.texts() == [joined.texts()[row] for row in rows]
+    assert picked.images.shape[-1] == int(joined.widths[rows].max())
+    assert torch.equal(picked.images, joined.images[rows, ..., : picked.images.shape[-1]])
+    for name in ("widths", "lengths", "indices", "spans", "combs", "ruled"):
+        assert torch.equal(getattr(picked, name), getattr(joined, name)[rows]), name
+
+
+def test_training_batches_hold_lines_of_similar_widths_and_every_length(data):
+    """A batch of lines drawn together was padded to its widest, half of it padding: batched by width, most of
+    every batch is its lines', and the lengths are drawn as before, 0 to 12 digits."""
+    config = LinesConfig(min_digits=0, max_digits=12)
+    batches = batches_by_width(data.train, 8, 64, config, torch.Generator().manual_seed(3))
+    assert [len(batch) for batch in batches] == [64] * 8
+    useful = [float(batch.widths.float().mean() / batch.images.shape[-1]) for batch in batches]
+    assert np.mean(useful) >= 0.8  # drawn 64 at a time: 0.47
+    assert all(batch.images.shape[-1] == int(batch.widths.max()) for batch in batches)
+    ranges = sorted((int(batch.widths.min()), int(batch.widths.max())) for batch in batches)
+    assert all(low[1] <= high[0] for low, high in itertools.pairwise(ranges))  # each batch a band of widths
+    assert [batch.widths.max() for batch in batches] != sorted(batch.widths.max() for batch in batches)  # shuffled
+    lengths = torch.cat([batch.lengths for batch in batches])
+    assert set(lengths.tolist()) == set(range(13))
+    for batch in batches:
+        for indices, length, targets in zip(batch.indices, batch.lengths, digits_of(batch)):
+            assert torch.equal(targets, data.train.labels[indices[:length]])
 
 
 def test_the_same_seed_draws_the_same_lines(data):

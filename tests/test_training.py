@@ -163,8 +163,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
 
 
 def test_ctrl_c_and_resume_of_a_line_model_match_an_uninterrupted_run(tmp_path):
-    """Lines drawn on the fly: the resumed run skips the steps it made without drawing them, and draws the rest as
-    the uninterrupted run did (each step's lines come from the epoch's seed and the step)."""
+    """Lines drawn on the fly: the resumed run skips the pools of batches it trained on without drawing them, and
+    draws the rest as the uninterrupted run did (each pool's lines come from the epoch's seed and its first step;
+    interrupted within a pool, it draws that pool again and skips the batches done)."""
     data = synthetic_data()
     config = small_config(
         model=ModelConfig(name="line", channels=(4, 8), context=(8,), dropout=0.1),

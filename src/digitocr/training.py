@@ -27,7 +27,7 @@ from digitocr import distributed
 from digitocr.config import BLANK, LINE_STRIDE, TrainConfig
 from digitocr.data import MNISTData, shuffled_batches
 from digitocr.data.augment import make_augment
-from digitocr.data.lines import LineBatch, fixed_lines, make_lines
+from digitocr.data.lines import LineBatch, batches_by_width, fixed_lines
 from digitocr.ema import make_ema
 from digitocr.errors import ConfigError, ModelFileError, TrainingDiverged, TrainingInterrupted
 from digitocr.files import write_atomically
@@ -37,6 +37,10 @@ from digitocr.models import reads_lines
 
 CHECKPOINT_FORMAT = "digitocr-checkpoint"
 VAL_LINES_SEED = 2  # added to the run's seed: the validation lines, fixed for a seed, never the training ones
+# Training lines are drawn this many batches at a time and batched by width (``data.lines.batches_by_width``): a
+# batch holds lines of similar widths, 0.87 of its columns theirs against 0.47, and a step of the line reader's
+# preset took 97 ms against 159 (2-core AMD EPYC, bf16 autocast, 2026-12-04); 16 at a time took 94 ms.
+POOL_BATCHES = 8
 
 
 @dataclass
@@ -276,20 +280,25 @@ def _digit_task(data: MNISTData, config: TrainConfig, device: torch.device) -> T
 
 
 def _line_task(data: MNISTData, config: TrainConfig, device: torch.device) -> Task:
-    """Lines drawn on the fly from the training digits; each step's lines come from a generator seeded by the
-    epoch's seed and the step, so a resumed run skips steps without drawing them. Validation lines are drawn
-    once, from the validation digits."""
+    """Lines drawn on the fly from the training digits, ``POOL_BATCHES`` batches at a time and batched by width;
+    each pool comes from a generator seeded by the epoch's seed and the pool's first step, so a resumed run skips
+    whole pools without drawing them (and draws the pool it resumes in again, skipping the batches done).
+    Validation lines are drawn once, from the validation digits."""
     lines = config.lines
     val = list(fixed_lines(data.val, lines.val_lines, lines, config.seed + VAL_LINES_SEED)) if len(data.val) else []
 
     def batches(batch_size: int, generator: torch.Generator, skip: int):
         epoch_seed = int(torch.randint(2**62, (1,), generator=generator))
-        for step in range(skip, distributed.shard_size(lines.lines_per_epoch) // batch_size):
-            step_generator = torch.Generator().manual_seed(
-                epoch_seed + step * distributed.world_size() + distributed.rank()
+        steps = distributed.shard_size(lines.lines_per_epoch) // batch_size
+        for first in range(skip - skip % POOL_BATCHES, steps, POOL_BATCHES):
+            pool_generator = torch.Generator().manual_seed(
+                epoch_seed + first * distributed.world_size() + distributed.rank()
             )
-            batch = make_lines(data.train, batch_size, lines, step_generator).to(device)
-            yield batch.images, batch
+            pool = batches_by_width(data.train, min(POOL_BATCHES, steps - first), batch_size, lines, pool_generator)
+            for step, batch in enumerate(pool, start=first):
+                if step >= skip:
+                    batch = batch.to(device)
+                    yield batch.images, batch
 
     def loss(logits: torch.Tensor, batch: LineBatch) -> torch.Tensor:
         # zero_infinity: a line too cramped for its digits (fewer columns than CTC needs) teaches nothing

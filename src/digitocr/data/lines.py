@@ -108,11 +108,43 @@ class LineBatch:
     def to(self, device: torch.device | str) -> LineBatch:
         return LineBatch(*(getattr(self, name).to(device) for name in self.__dataclass_fields__))
 
+    @classmethod
+    def joined(cls, batches: list[LineBatch]) -> LineBatch:
+        """Batches drawn with one config as one, their images padded to the widest."""
+        width = max(batch.images.shape[-1] for batch in batches)
+        images = [F.pad(batch.images, (0, width - batch.images.shape[-1])) for batch in batches]
+        fields = {
+            name: torch.cat([getattr(batch, name) for batch in batches])
+            for name in cls.__dataclass_fields__
+            if name != "images"
+        }
+        return cls(images=torch.cat(images), **fields)
 
-def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.Generator) -> LineBatch:
-    """``count`` random lines of ``config.min_digits`` to ``config.max_digits`` digits from ``split``'s images."""
+    def select(self, rows: Tensor) -> LineBatch:
+        """These lines (a non-empty tensor of indices), their images cut to the widest of them."""
+        per_line = torch.split(self.targets, self.lengths.tolist())
+        digits = torch.cat([per_line[row] for row in rows.tolist()])
+        width = int(self.widths[rows].max())
+        return LineBatch(
+            images=self.images[rows, ..., :width],
+            widths=self.widths[rows],
+            targets=digits,
+            lengths=self.lengths[rows],
+            indices=self.indices[rows],
+            spans=self.spans[rows],
+            combs=self.combs[rows],
+            ruled=self.ruled[rows],
+        )
+
+
+def make_lines(
+    split: Split, count: int, config: LinesConfig, generator: torch.Generator, lengths: Tensor | None = None
+) -> LineBatch:
+    """``count`` random lines of ``config.min_digits`` to ``config.max_digits`` digits from ``split``'s images, or
+    of the ``lengths`` given."""
     slots = config.max_digits
-    lengths = torch.randint(config.min_digits, slots + 1, (count,), generator=generator)
+    if lengths is None:
+        lengths = torch.randint(config.min_digits, slots + 1, (count,), generator=generator)
     valid = torch.arange(slots)[None] < lengths[:, None]  # (N, L)
     indices = torch.randint(len(split), (count, slots), generator=generator)
     glyphs = split.images[indices.flatten()].float().view(count, slots, IMAGE_SIZE, IMAGE_SIZE)
@@ -142,6 +174,29 @@ def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.G
         combs=combs,
         ruled=ruled,
     )
+
+
+def batches_by_width(
+    split: Split, batches: int, batch_size: int, config: LinesConfig, generator: torch.Generator
+) -> list[LineBatch]:
+    """``batches`` batches of random lines, each of lines of similar widths (cut to its widest), in a random order.
+
+    A batch of lines of 0-12 digits drawn together is padded to its widest: its mean width was 0.47 of that
+    (2026-12-04), and the line model computed on the padding. Drawn by length (the lengths sorted, a batch at a
+    time: as cheap per line as one batch, where drawing the whole pool at once padded it to its widest line and
+    cost 1.7x) and then batched by the widths drawn, the mean width is 0.86 of the widest."""
+    lengths = torch.randint(config.min_digits, config.max_digits + 1, (batches * batch_size,), generator=generator)
+    drawn = [
+        make_lines(split, len(chunk), config, generator, chunk) for chunk in lengths.sort().values.split(batch_size)
+    ]
+    return by_width(LineBatch.joined(drawn), batch_size, generator)
+
+
+def by_width(lines: LineBatch, batch_size: int, generator: torch.Generator) -> list[LineBatch]:
+    """Lines -> batches of ``batch_size`` lines of similar widths, each cut to its widest, in a random order."""
+    order = torch.argsort(lines.widths, stable=True)
+    groups = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    return [lines.select(groups[index]) for index in torch.randperm(len(groups), generator=generator).tolist()]
 
 
 def fixed_lines(split: Split, count: int, config: LinesConfig, seed: int, chunk: int = 500):
