@@ -110,13 +110,13 @@ def ink_and_crops(
     choice is a guess (a fat, blurred digit may cover half its crop), which the line reader settles by reading a
     crop both ways (``transcribe.read_lines``); the other pictures come back as without it."""
     stack = grey.reshape(-1, *grey.shape[-2:])
-    contrast, mask = find_ink(stack, config)
-    crops = fills_picture(mask, config)
+    contrast, mask, loose = find_ink(stack, config)
+    crops = fills_picture(loose, config)
     # The share of ink is judged on the area read: a crop's framed picture, whose ink a filled digit may be.
     area = np.full(len(stack), float(stack.shape[1] * stack.shape[2]))
     if crops.any():
         margin = max(1, round(CROP_FRAME_SHARE * max(stack.shape[1:])))
-        framed_contrast, framed_mask = find_ink(stages.on_paper(stack[crops], margin), config, flip=flip_crops)
+        framed_contrast, framed_mask, _ = find_ink(stages.on_paper(stack[crops], margin), config, flip=flip_crops)
         inside = (slice(None), slice(margin, margin + stack.shape[1]), slice(margin, margin + stack.shape[2]))
         contrast[crops], mask[crops] = framed_contrast[inside], framed_mask[inside]
         area[crops] = framed_mask[0].size
@@ -124,9 +124,12 @@ def ink_and_crops(
     return contrast.reshape(grey.shape), mask.reshape(grey.shape), crops.reshape(grey.shape[:-2])
 
 
-def find_ink(stack: np.ndarray, config: ReadingConfig, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The stages on a stack (N, H, W) -> (ink contrast, everything past the threshold), however much that is;
-    ``flip``: with the ink's polarity the other way than ``stages.ink_is_dark`` judges it."""
+def find_ink(stack: np.ndarray, config: ReadingConfig, flip: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stages on a stack (N, H, W) -> (ink contrast, everything past the threshold and out of the noise
+    (``stages.noise_floor``), however much that is, everything past the threshold alone); ``flip``: with the ink's
+    polarity the other way than ``stages.ink_is_dark`` judges it. Whether a picture is a tight crop is judged on
+    the last: a fat, blurred digit filling its crop is faint against its grain, and above the floor it often
+    stopped running off three sides (tight crops dark on light 94.0 -> 92.3 % on validation pictures)."""
     clean = stages.remove_noise(stack)
     paper = stages.estimate_paper(clean)
     ordered = stages.sorted_sample(clean - paper)  # one sort for the threshold's statistics
@@ -134,7 +137,9 @@ def find_ink(stack: np.ndarray, config: ReadingConfig, flip: bool = False) -> tu
     dark_ink = stages.ink_is_dark(clean, paper) != flip
     clean_contrast = stages.ink_contrast(clean, paper, dark_ink)
     threshold, _ = stages.ink_threshold(clean_contrast, config.min_contrast, stages.contrast_sample(ordered, dark_ink))
-    return stages.ink_contrast(stack, paper, dark_ink), clean_contrast > np.asarray(threshold)[:, None, None]
+    loose = clean_contrast > np.asarray(threshold)[:, None, None]
+    ink = loose & (clean_contrast > stages.noise_floor(clean)[:, None, None])
+    return stages.ink_contrast(stack, paper, dark_ink), ink, loose
 
 
 def fills_picture(mask: np.ndarray, config: ReadingConfig) -> np.ndarray:
