@@ -329,7 +329,7 @@ def test_the_halves_of_a_broken_digit_are_one_line_and_separate_lines_are_two():
 # preset of 2026-12-03 (36,000 lines): 62.5 % against the classifier's 45.0 % (the shipped line reader: 80.0 %);
 # with batches of similar widths (2026-12-04) 71.5 % (the shipped line reader, 24 epochs: 89.5 %). The 10-point
 # margin keeps clear of the draw (200 pictures: about 3.5 points of standard deviation) and of the training run
-# (variants of the small preset read 56.5-65.5 %).
+# (variants of the small preset read 56.5-65.5 % before batches of similar widths).
 TOUCHING_PICTURES = 200
 BETTER_BY = 0.10
 

@@ -258,6 +258,22 @@ def test_a_digit_filling_a_tight_crop_is_read_as_its_strokes_in_either_polarity(
     assert image[4:24, 4:24].max() > 0.9  # the ring is ink
 
 
+def test_pure_noise_is_no_ink_while_a_faint_digit_on_the_same_noise_keeps_its_strokes():
+    """The threshold's own noise term came to about nothing on a picture of mostly paper, and specks of pure noise
+    passed it; the noise floor keeps them out (the mask without it, which tight crops are told by, still has them),
+    and a faint digit on the same noise keeps its strokes."""
+    rng = np.random.default_rng(4)
+    noise = np.clip(rng.normal(0.5, 0.1, (200, 300)), 0, 1).astype(np.float32)
+    config = ReadingConfig()
+    _, ink, loose = find_ink(noise[None], config)
+    assert loose.mean() > 0.05  # what the threshold alone passed: 9 % of the picture
+    assert ink.mean() < 0.001  # a few specks at most (26 pixels)
+    digit = noise.copy()
+    digit[60:140, 140:148] -= 0.4  # the stroke of a 1, pencil-grey on this noise
+    _, ink, _ = find_ink(digit[None], config)
+    assert ink[0, 70:130, 141:147].mean() > 0.9 and ink[0, :, :120].mean() < 0.001
+
+
 def test_only_filled_crops_are_read_again_on_a_frame(mnist_root):
     """Of the benchmark's pictures, most tight crops are read again on a frame of paper; nearly all colour photos,
     whose page in perspective leaves the table running off three sides (a few percent of the picture), keep their

@@ -81,7 +81,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         # day (2026-12-03, 12-17 % of the CPU stolen) 42,000 took 218 s, these 36,000 197 s, 30,000 173 s. Lines
         # read exactly / touching numbers read: 51 % / 65.5 % at 42,000, 51 % / 62.5 % here, 46 % / 56.5 % at
         # 30,000; a peak rate of 0.005 read more touching numbers than 0.003 (65.5 against 61.5 % at 42,000).
-        # With batches of similar widths (``training.POOL_BATCHES``) it took 47 s on a 2-core AMD EPYC (2026-12-04).
+        # With batches of similar widths (``training.POOL_BATCHES``, 2026-12-04) it took 47 s on a 2-core AMD EPYC and
+        # read 51.8 % of test lines and 71.5 % of the slow test's touching numbers (those above: before them).
         "fast": {
             "channels": (16, 32, 64, 96),
             "context": (128,),
@@ -95,8 +96,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "weight_decay": 0.0,
         },
         # The line reader: a wider last block and two context layers, on 528,000 drawn lines. Sized to train in
-        # under 30 minutes on 2 CPU cores. Once batches held lines of similar widths (``training.POOL_BATCHES``), an
-        # epoch took 38 s on a 2-core AMD EPYC, and the time was put into epochs, not width (2026-12-04, validation
+        # under 30 minutes on 2 CPU cores (888 s on a 2-core AMD EPYC, 2026-12-04; the Xeon of 2026-12-03 took 1.5x as
+        # long with the batches of before). Once batches held lines of similar widths (``training.POOL_BATCHES``), an
+        # epoch took 38 s on the EPYC, and the time was put into epochs, not width (2026-12-04, validation
         # lines read exactly): 4 -> 8 epochs 63.0 -> 67.9 %; blocks of 24-48-96-160 and context 224-224 at 8 epochs
         # 69.8 % for 1.45x the time, about what the epochs give for it, and twice the multiply-adds per picture read.
         "reader": {

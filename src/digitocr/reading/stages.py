@@ -56,10 +56,12 @@ THRESHOLD_NOISE_SIGMAS = 5  # ... but never within 5 noise sigmas (3e-7 of norma
 THRESHOLD_FLOOR_SHARE = 0.5  # ... nor under half of ``ReadingConfig.min_contrast``; not tuned
 # ... nor within this many of the denoised picture's pixel noise sigmas (``noise_floor``). The noise term above is
 # the spread of the contrast, which in a picture of mostly paper is half zeros (paper is clipped at 0): it came to
-# about nothing, and a picture of pure noise passed its threshold in specks the line reader read as digits. Neighbour
-# differences of the denoised picture give 0.58 of its sigma for white noise, so 6 of them are 3.5 sigmas (2e-4 of
-# noise pixels pass). Chosen on validation pictures (2026-12-04, the line reader): no digits 93.0 -> 96.0 %, tight
-# crops light on dark 89.3 -> 89.7 %, the rest unchanged; 8.7 (5 sigmas) lost 1.7 points of tight crops.
+# about nothing, and a picture of pure noise passed its threshold in specks the line reader read as digits. The
+# per-pixel sigma that neighbour differences of the denoised picture imply is 0.58 of its own for white noise, so 6
+# of them are 3.5 sigmas (3e-4 of noise pixels pass). On a tight crop's framed picture (``candidates.ink_and_crops``)
+# the flat frame's differences are zeros and the floor comes out far lower: crops are read nearly as before. Chosen on
+# validation pictures (2026-12-04, the 24-epoch line reader): no digits 93.0 -> 96.0 %, tight crops light on dark
+# 89.3 -> 89.7 %, the rest unchanged; 8.7 (5 sigmas) lost 1.7 points of tight crops.
 THRESHOLD_PIXEL_NOISE_SIGMAS = 6.0
 
 # Thickening thin strokes (``thickening_radius``), in 20x20-box pixels.

@@ -45,6 +45,8 @@ def surer_reading(as_chosen: list[LineReading], flipped: list[LineReading]) -> l
 
 
 def _least_confidence(lines: list[LineReading]) -> float:
+    """The confidence of the least sure digit of these lines; 0 for none. (``max`` keeps the first of equals: a tie
+    keeps the stages' polarity.)"""
     return min((digit.confidence for line in lines for digit in line.digits), default=0.0)
 
 
