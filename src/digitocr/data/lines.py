@@ -125,16 +125,10 @@ class LineBatch:
         per_line = torch.split(self.targets, self.lengths.tolist())
         digits = torch.cat([per_line[row] for row in rows.tolist()])
         width = int(self.widths[rows].max())
-        return LineBatch(
-            images=self.images[rows, ..., :width],
-            widths=self.widths[rows],
-            targets=digits,
-            lengths=self.lengths[rows],
-            indices=self.indices[rows],
-            spans=self.spans[rows],
-            combs=self.combs[rows],
-            ruled=self.ruled[rows],
-        )
+        per_row = {
+            name: getattr(self, name)[rows] for name in self.__dataclass_fields__ if name not in ("images", "targets")
+        }
+        return LineBatch(images=self.images[rows, ..., :width], targets=digits, **per_row)
 
 
 def make_lines(
@@ -144,7 +138,7 @@ def make_lines(
     of the ``lengths`` given."""
     slots = config.max_digits
     if lengths is None:
-        lengths = torch.randint(config.min_digits, slots + 1, (count,), generator=generator)
+        lengths = _lengths(count, config, generator)
     valid = torch.arange(slots)[None] < lengths[:, None]  # (N, L)
     indices = torch.randint(len(split), (count, slots), generator=generator)
     glyphs = split.images[indices.flatten()].float().view(count, slots, IMAGE_SIZE, IMAGE_SIZE)
@@ -185,7 +179,7 @@ def batches_by_width(
     (2026-12-04), and the line model computed on the padding. Drawn by length (the lengths sorted, a batch at a
     time: as cheap per line as one batch, where drawing the whole pool at once padded it to its widest line and
     cost 1.7x) and then batched by the widths drawn, the mean width is 0.87 of the widest."""
-    lengths = torch.randint(config.min_digits, config.max_digits + 1, (batches * batch_size,), generator=generator)
+    lengths = _lengths(batches * batch_size, config, generator)
     drawn = [
         make_lines(split, len(chunk), config, generator, chunk) for chunk in lengths.sort().values.split(batch_size)
     ]
@@ -204,6 +198,11 @@ def fixed_lines(split: Split, count: int, config: LinesConfig, seed: int, chunk:
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, count, chunk):
         yield make_lines(split, min(chunk, count - start), config, generator)
+
+
+def _lengths(count: int, config: LinesConfig, generator: torch.Generator) -> Tensor:
+    """(count,) digits per line, drawn uniformly from ``config.min_digits`` to ``config.max_digits``."""
+    return torch.randint(config.min_digits, config.max_digits + 1, (count,), generator=generator)
 
 
 def _uniform(count: int, bounds: tuple[float, float], generator: torch.Generator, *shape: int) -> Tensor:

@@ -106,12 +106,16 @@ def ink_and_crops(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``ink_of``, and which pictures were read on a frame (..., bool): those their ink filled, a tight crop.
 
-    ``flip_crops``: the crops' ink taken in the polarity the stages did not choose. Without a margin of paper the
-    choice is a guess (a fat, blurred digit may cover half its crop), which the line reader settles by reading a
-    crop both ways (``transcribe.read_lines``); the other pictures come back as without it."""
+    ``flip_crops``: the pictures are tight crops (as this judged them, not judged again), their ink taken in the
+    polarity the stages did not choose. Without a margin of paper the choice is a guess (a fat, blurred digit may
+    cover half its crop), which the line reader settles by reading a crop both ways (``transcribe.read_lines``)."""
     stack = grey.reshape(-1, *grey.shape[-2:])
-    contrast, mask, loose = find_ink(stack, config)
-    crops = fills_picture(loose, config)
+    if flip_crops:
+        contrast, mask = np.empty(stack.shape, np.float32), np.empty(stack.shape, bool)
+        crops = np.ones(len(stack), bool)
+    else:
+        contrast, mask, loose = find_ink(stack, config)
+        crops = fills_picture(loose, config)
     # The share of ink is judged on the area read: a crop's framed picture, whose ink a filled digit may be.
     area = np.full(len(stack), float(stack.shape[1] * stack.shape[2]))
     if crops.any():

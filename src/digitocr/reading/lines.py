@@ -171,8 +171,8 @@ def lines_in(greys: np.ndarray, mappings: list, config: ReadingConfig) -> list[l
 def _lines_and_crops(
     greys: np.ndarray, mappings: list, config: ReadingConfig, flip_crops: bool = False
 ) -> tuple[list[list[FoundLine]], np.ndarray]:
-    """``lines_in`` in the polarity the stages chose (or, ``flip_crops``, the other for tight crops), and which
-    pictures were tight crops."""
+    """``lines_in`` in the polarity the stages chose, and which pictures were tight crops; ``flip_crops``: the
+    pictures are tight crops, read in the other polarity (``candidates.ink_and_crops``)."""
     contrast, mask, crops = ink_and_crops(greys, config, flip_crops)
     components = find_components(mask)
     heights = digit_heights(components, len(greys))
