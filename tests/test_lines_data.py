@@ -68,6 +68,14 @@ def test_min_digits_equal_to_max_digits_gives_that_many_digits_on_every_line(dat
     assert batch.indices.shape == (40, count) and (batch.indices >= 0).all()
 
 
+def test_lengths_that_are_not_one_per_line_are_refused(data):
+    # Before the check, such a call failed with a tensor size mismatch deep in the layout, naming neither argument.
+    with pytest.raises(ValueError, match="one length per line"):
+        make_lines(
+            data.train, 4, LinesConfig(), torch.Generator().manual_seed(0), lengths=torch.ones(3, dtype=torch.long)
+        )
+
+
 def test_lines_of_no_digit_at_most_are_refused_by_the_config():
     with pytest.raises(ConfigError, match="max at least 1"):
         TrainConfig(lines=LinesConfig(min_digits=0, max_digits=0)).validate()

@@ -139,6 +139,8 @@ def make_lines(
     slots = config.max_digits
     if lengths is None:
         lengths = _lengths(count, config, generator)
+    elif lengths.shape != (count,):
+        raise ValueError(f"lengths has shape {tuple(lengths.shape)}, not ({count},): one length per line")
     valid = torch.arange(slots)[None] < lengths[:, None]  # (N, L)
     indices = torch.randint(len(split), (count, slots), generator=generator)
     glyphs = split.images[indices.flatten()].float().view(count, slots, IMAGE_SIZE, IMAGE_SIZE)
