@@ -25,7 +25,7 @@ from digitocr.config import (
 )
 from digitocr.data import MNISTData, Split, load_mnist, split_off_validation
 from digitocr.data import lines as lines_module
-from digitocr.data.lines import LineBatch, batches_by_width, make_lines
+from digitocr.data.lines import LineBatch, batches_by_width, make_lines, make_lines_of
 from digitocr.errors import ConfigError
 from digitocr.models import build_model
 from digitocr.training import make_task
@@ -68,12 +68,11 @@ def test_min_digits_equal_to_max_digits_gives_that_many_digits_on_every_line(dat
     assert batch.indices.shape == (40, count) and (batch.indices >= 0).all()
 
 
-def test_lengths_that_are_not_one_per_line_are_refused(data):
-    # Before the check, such a call failed with a tensor size mismatch deep in the layout, naming neither argument.
-    with pytest.raises(ValueError, match="one length per line"):
-        make_lines(
-            data.train, 4, LinesConfig(), torch.Generator().manual_seed(0), lengths=torch.ones(3, dtype=torch.long)
-        )
+def test_lines_of_given_lengths_hold_those_many_digits_blank_lines_included(data):
+    lengths = torch.tensor([0, 3, 1, 0, 12])
+    batch = make_lines_of(data.train, lengths, LinesConfig(), torch.Generator().manual_seed(0))
+    assert batch.lengths.tolist() == lengths.tolist() and [len(text) for text in batch.texts()] == lengths.tolist()
+    assert len(batch.images) == len(lengths) == len(batch.widths)
 
 
 def test_lines_of_no_digit_at_most_are_refused_by_the_config():

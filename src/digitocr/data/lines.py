@@ -131,16 +131,15 @@ class LineBatch:
         return LineBatch(images=self.images[rows, ..., :width], targets=digits, **per_row)
 
 
-def make_lines(
-    split: Split, count: int, config: LinesConfig, generator: torch.Generator, lengths: Tensor | None = None
-) -> LineBatch:
-    """``count`` random lines of ``config.min_digits`` to ``config.max_digits`` digits from ``split``'s images, or
-    of the ``lengths`` given."""
+def make_lines(split: Split, count: int, config: LinesConfig, generator: torch.Generator) -> LineBatch:
+    """``count`` random lines of ``config.min_digits`` to ``config.max_digits`` digits from ``split``'s images."""
+    return make_lines_of(split, _lengths(count, config, generator), config, generator)
+
+
+def make_lines_of(split: Split, lengths: Tensor, config: LinesConfig, generator: torch.Generator) -> LineBatch:
+    """One random line of ``lengths[i]`` digits (at most ``config.max_digits``) from ``split``'s images per entry."""
+    count = len(lengths)
     slots = config.max_digits
-    if lengths is None:
-        lengths = _lengths(count, config, generator)
-    elif lengths.shape != (count,):
-        raise ValueError(f"lengths has shape {tuple(lengths.shape)}, not ({count},): one length per line")
     valid = torch.arange(slots)[None] < lengths[:, None]  # (N, L)
     indices = torch.randint(len(split), (count, slots), generator=generator)
     glyphs = split.images[indices.flatten()].float().view(count, slots, IMAGE_SIZE, IMAGE_SIZE)
@@ -182,9 +181,7 @@ def batches_by_width(
     time: as cheap per line as one batch, where drawing the whole pool at once padded it to its widest line and
     cost 1.7x) and then batched by the widths drawn, the mean width is 0.87 of the widest."""
     lengths = _lengths(batches * batch_size, config, generator)
-    drawn = [
-        make_lines(split, len(chunk), config, generator, chunk) for chunk in lengths.sort().values.split(batch_size)
-    ]
+    drawn = [make_lines_of(split, chunk, config, generator) for chunk in lengths.sort().values.split(batch_size)]
     return by_width(LineBatch.joined(drawn), batch_size, generator)
 
 
