@@ -31,10 +31,11 @@ SIZE_LIMIT = 5_000_000  # bytes: every shipped model file, ONNX copy and card to
 # so the test fails for a worse model, not for an unlucky draw.
 PICTURES = 200
 MARGIN = 0.06
-# Single digits and numbers for both; touching digits and several lines too for the line reader, made for them.
+# Single digits, numbers and pictures with no digits (read as "", not as digits) for both; touching digits and
+# several lines too for the line reader, made for them.
 CHECKED_CATEGORIES = {
-    DEFAULT_READER: ("photo", "canvas", "font", "number"),
-    LINE_READER: ("photo", "canvas", "font", "number", "touching", "lines"),
+    DEFAULT_READER: ("photo", "canvas", "font", "number", "edge"),
+    LINE_READER: ("photo", "canvas", "font", "number", "touching", "lines", "edge"),
 }
 ONNX_PROBABILITY_TOLERANCE = 1e-4  # onnxruntime's kernels against torch's on softmax outputs of size 10 or 11
 
