@@ -82,6 +82,16 @@ def naive_read(recognizer: Recognizer, data: bytes) -> str:
     return str(int(recognizer.backend.probabilities(pixels[None]).argmax()))
 
 
+def misread_by_variant(samples: list[Sample], texts: list[str]) -> dict[str, dict[str, int]]:
+    """Per variant of the samples' generator (an empty picture's blank, noise, texture, ...): pictures, misread."""
+    counts: dict[str, dict[str, int]] = {}
+    for sample, text in zip(samples, texts):
+        tally = counts.setdefault(sample.variant, {"pictures": 0, "misread": 0})
+        tally["pictures"] += 1
+        tally["misread"] += text != sample.text
+    return dict(sorted(counts.items()))
+
+
 def describe_model(recognizer: Recognizer) -> str:
     """The model the figures belong to: its path, architecture and the MNIST test accuracy recorded in its file."""
     model_file = getattr(recognizer.backend, "model_file", None)
@@ -156,6 +166,7 @@ def main() -> None:
     print(f'| {"category":50s} | naive baseline | digitocr | rejected (text "") | target | met |')
     print(f"|{'-' * 52}|---------------:|---------:|-------------------:|-------:|:---:|")
     figures: dict[str, dict[str, float]] = {"digitocr": {}, "naive_baseline": {}, "rejected": {}}
+    by_variant: dict[str, dict[str, dict[str, int]]] = {}  # categories of several variants: misread of each
     for kind in kinds:
         category = KINDS[kind]
         samples = samples_of(kind, args.count, args.seed, splits)
@@ -172,12 +183,17 @@ def main() -> None:
         )
         for table, value in zip(figures.values(), (correct, baseline, empty)):
             table[kind] = float(value)
+        if any(sample.variant for sample in samples):
+            by_variant[kind] = misread_by_variant(samples, ours)
+    for kind, variants in by_variant.items():
+        counts = ", ".join(f"{variant} {n['misread']}/{n['pictures']}" for variant, n in variants.items())
+        print(f"# {kind}, misread by variant: {counts}")
     if args.json:
         described = {"model": describe_model(recognizer), "count": args.count, "seed": args.seed}
         targets = {kind: KINDS[kind].target for kind in kinds}
         met = {kind: figures["digitocr"][kind] >= targets[kind] for kind in kinds}
         splits_used = {kind: "val" if args.validation else KINDS[kind].split for kind in kinds if kind != "uci"}
-        extra = {"targets": targets, "met": met, "mnist_split": splits_used}
+        extra = {"targets": targets, "met": met, "mnist_split": splits_used, "misread_by_variant": by_variant}
         Path(args.json).write_text(json.dumps({**described, **figures, **extra}, indent=2) + "\n")
 
 

@@ -16,6 +16,7 @@ from scipy import ndimage
 from digitocr.testing.pictures import (
     COLOUR_DIGITS,
     COMB_DIGITS,
+    EMPTY_PICTURES,
     LINE_DIGITS,
     LINES,
     NUMBER_DIGITS,
@@ -98,6 +99,11 @@ def test_edge_pictures_have_no_text_and_decode(glyphs):
     assert {sample.text for sample in samples} == {""}
     sizes = {decoded(sample).size for sample in samples}
     assert len(sizes) > 20  # blank pages, noise, combs and ruled pages of all sizes, not one picture again
+    assert {sample.variant for sample in samples} == set(EMPTY_PICTURES)  # each says which it is, all drawn
+
+
+def test_only_pictures_of_several_variants_name_one(glyphs):
+    assert {sample.variant for sample in make_samples("number", 5, *glyphs, seed=2)} == {""}
 
 
 @pytest.mark.parametrize("kind", ["ruled", "colour"])

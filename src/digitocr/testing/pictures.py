@@ -60,6 +60,7 @@ class Sample:
     data: bytes  # the encoded picture
     text: str  # the digits it shows, left to right; lines joined by "\n", top to bottom; "" for none
     kind: str  # which generator made it
+    variant: str = ""  # which of its variants, for a generator of several (empty pictures: EMPTY_PICTURES)
 
 
 @dataclass
@@ -361,8 +362,15 @@ def tight_crop(glyph: np.ndarray, rng: np.random.Generator, light: bool) -> Imag
 
 def empty_picture(rng: np.random.Generator) -> Image.Image:
     """A picture with no digits, one of EMPTY_PICTURES: blank paper, noise, a gradient, smooth blobs, an empty
-    comb of boxes, ruled paper with no writing, a few specks on paper."""
+    comb of boxes, ruled paper with no writing, a few specks on paper. Which one is in its ``info["variant"]``
+    (``Sample.variant``), so a benchmark can say which kind of empty picture was read as digits."""
     variant = EMPTY_PICTURES[rng.integers(len(EMPTY_PICTURES))]
+    picture = _empty_picture(variant, rng)
+    picture.info["variant"] = variant
+    return picture
+
+
+def _empty_picture(variant: str, rng: np.random.Generator) -> Image.Image:
     height, width = (int(side) for side in rng.integers(64, 800, 2))
     channels = (height, width, 3) if rng.random() < 0.5 else (height, width)
     if variant == "blank":
@@ -530,5 +538,6 @@ def make_samples(
     samples = []
     for _ in range(count):
         picture, text = GENERATORS[kind](glyphs, rng)
-        samples.append(Sample(encode(picture, rng), text, kind))
+        variant = picture.info.get("variant", "")
+        samples.append(Sample(encode(picture, rng), text, kind, variant))
     return samples
