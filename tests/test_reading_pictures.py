@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from digitocr.config import ReadingConfig
 from digitocr.errors import ImageError
 from digitocr.reading import Recognizer
-from digitocr.reading.candidates import fills_picture, find_ink, prepare
+from digitocr.reading.candidates import fills_picture, find_ink, ink_of, prepare
 from digitocr.reading.images import (
     frame,
     load_working,
@@ -272,6 +272,22 @@ def test_pure_noise_is_no_ink_while_a_faint_digit_on_the_same_noise_keeps_its_st
     digit[60:140, 140:148] -= 0.4  # the stroke of a 1, pencil-grey on this noise
     _, ink, _ = find_ink(digit[None], config)
     assert ink[0, 70:130, 141:147].mean() > 0.9 and ink[0, :, :120].mean() < 0.001
+
+
+@pytest.mark.parametrize("seed", [16, 234])
+def test_smooth_shading_that_runs_off_every_side_is_no_tight_crop_and_holds_no_ink(seed):
+    """A texture of soft blobs fills its picture as a tight crop's digit does, but its greys are no two levels of
+    paper and ink, not even with its lighting taken out: its ink mask is empty and both shipped models read
+    nothing (these two read as a 3 and a 1 by ``lines``, an 8 by ``reader``, before ``candidates.two_levels``)."""
+    from digitocr.testing.pictures import empty_picture
+
+    texture = empty_picture(np.random.default_rng(seed))
+    assert texture.info["variant"] == "texture"
+    grey, _ = load_working(encoded(texture, "PNG"))
+    config = ReadingConfig()
+    assert fills_picture(find_ink(grey[None], config)[2], config)[0]  # taken for a tight crop by its ink alone
+    assert not ink_of(grey, config)[1].any()
+    assert [Recognizer(name).read(encoded(texture, "PNG")).text for name in ("lines", "reader")] == ["", ""]
 
 
 def test_only_filled_crops_are_read_again_on_a_frame(mnist_root):

@@ -216,6 +216,22 @@ def test_pixel_noise_stays_the_noise_when_ink_covers_half_the_picture():
     assert stages.pixel_noise_sigmas(stack)[1] == 0 and stages.pixel_noise_sigmas(stack)[0] > 0
 
 
+def test_two_level_share_of_paper_and_ink_and_of_a_spread_of_greys():
+    """Otsu's share of the greys' variance between the two classes of the best cut: a blurred stroke on noisy paper
+    is two levels (near 1); evenly spread greys give the textbook 3/4 and normal ones 2/pi, whatever their scale."""
+    assert stages.two_level_share(np.array([[0.0, 1.0, 2.0]])) == pytest.approx([0.75])  # {0} | {1, 2}: 0.5 / (2/3)
+    assert stages.two_level_share(np.array([[0.2, 0.2, 0.7, 0.7], [0.4, 0.4, 0.4, 0.4]])) == pytest.approx([1, 1])
+    rng = np.random.default_rng(6)
+    stroke = np.full((120, 120), 0.9, np.float32)
+    stroke[:, 50:70] = 0.1
+    stroke = stages.remove_noise(stroke) + rng.normal(0, 0.01, stroke.shape).astype(np.float32)
+    even = np.linspace(0.2, 0.8, 120 * 120, dtype=np.float32).reshape(120, 120)
+    normal = rng.normal(0.5, 0.05, (120, 120)).astype(np.float32)
+    shares = stages.two_level_share(stages.sorted_sample(np.stack([stroke, even, normal])))
+    assert shares[0] > 0.95
+    assert shares[1:] == pytest.approx([0.75, 2 / np.pi], abs=0.01)
+
+
 @pytest.mark.parametrize("dark", [True, False])
 def test_polarity_of_a_fat_digit_filling_a_tight_crop_against_its_border_paper(dark):
     """Half the picture is ink: the majority rule cannot tell; the border's paper and the pixel noise can."""
