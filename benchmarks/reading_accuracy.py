@@ -8,7 +8,10 @@ scikit-learn bundles. The naive baseline is what published demos do: resize the 
 if it is light. Each category has a target (exact readings, issue 16): the last column says whether it is met.
 
     .venv/bin/python benchmarks/reading_accuracy.py [--model FILE] [--count 300] [--seed 0] [--kinds a,b]
-                                                    [--json OUT] [--validation]
+                                                    [--json OUT] [--readings OUT] [--validation]
+
+``--readings OUT`` writes what each picture shows and what was read, so that two readers (or two trainings) can be
+compared picture by picture on the same pictures: ``benchmarks/paired.py A.json B.json``.
 
 ``--validation`` draws every category from the validation digits (the UCI scans left out): the pictures to choose
 a reader's settings on without looking at the test digits the line reader's categories are measured on.
@@ -143,6 +146,9 @@ def main() -> None:
     parser.add_argument("--kinds", metavar="A,B", help=f"only these categories (of {', '.join(KINDS)})")
     parser.add_argument("--json", metavar="OUT", help="also write the figures (shares, 0-1) to OUT as JSON")
     parser.add_argument(
+        "--readings", metavar="OUT", help="also write each picture's text and reading to OUT (for benchmarks/paired.py)"
+    )
+    parser.add_argument(
         "--validation", action="store_true", help="every category from the validation digits (for tuning), no UCI"
     )
     args = parser.parse_args()
@@ -167,6 +173,7 @@ def main() -> None:
     print(f"|{'-' * 52}|---------------:|---------:|-------------------:|-------:|:---:|")
     figures: dict[str, dict[str, float]] = {"digitocr": {}, "naive_baseline": {}, "rejected": {}}
     by_variant: dict[str, dict[str, dict[str, int]]] = {}  # categories of several variants: misread of each
+    readings: dict[str, list[dict[str, str]]] = {}
     for kind in kinds:
         category = KINDS[kind]
         samples = samples_of(kind, args.count, args.seed, splits)
@@ -185,11 +192,15 @@ def main() -> None:
             table[kind] = float(value)
         if any(sample.variant for sample in samples):
             by_variant[kind] = misread_by_variant(samples, ours)
+        readings[kind] = [{"text": sample.text, "read": text} for sample, text in zip(samples, ours)]
     for kind, variants in by_variant.items():
         counts = ", ".join(f"{variant} {n['misread']}/{n['pictures']}" for variant, n in variants.items())
         print(f"# {kind}, misread by variant: {counts}")
+    described = {"model": describe_model(recognizer), "count": args.count, "seed": args.seed}
+    if args.readings:
+        drawn = {**described, "validation": args.validation, "readings": readings}
+        Path(args.readings).write_text(json.dumps(drawn) + "\n")
     if args.json:
-        described = {"model": describe_model(recognizer), "count": args.count, "seed": args.seed}
         targets = {kind: KINDS[kind].target for kind in kinds}
         met = {kind: figures["digitocr"][kind] >= targets[kind] for kind in kinds}
         splits_used = {kind: "val" if args.validation else KINDS[kind].split for kind in kinds if kind != "uci"}

@@ -17,6 +17,7 @@ from digitocr.reading.images import load_working_many
 from digitocr.reading.lines import (
     MIN_SKEW,
     _resampling,
+    across_form_lines,
     digit_heights,
     find_lines_loaded,
     group_lines,
@@ -225,6 +226,39 @@ def test_an_empty_comb_has_no_lines_and_a_filled_one_keeps_its_digits():
     filled[36:40, 64:76] = 1  # the third the bottom line
     lines = found([photo(filled)])[0]
     assert len(lines) == 1 and lines[0].box[2] - lines[0].box[0] > 3 * (lines[0].box[3] - lines[0].box[1])
+
+
+def test_a_digit_over_a_combs_top_line_is_read_whole():
+    """Setting the comb's top line aside cuts a digit written over it in two; the piece above the line is a mark
+    (too short to start a line) but belongs to the line: the line's box reaches its top, not the form line."""
+    inside, raised = comb_ink(4, tick=12), comb_ink(4, tick=12)
+    for ink in inside, raised:
+        for index in (0, 2, 3):
+            ink[15:36, 16 + 24 * index : 28 + 24 * index] = 1
+    inside[15:36, 40:52] = 1
+    raised[7:30, 40:52] = 1  # a 0's ring, its top three rows above the top line (rows 10-11)
+    raised[9:28, 42:50] = 0
+    (before,), (after,) = found([photo(inside), photo(raised)])
+    height = lambda line: line.box[3] - line.box[1]  # noqa: E731
+    # In ink rows, down to the ticks' foot at the bottom line (40): from 15 with every digit inside its box, from 7
+    # with the ring over the top line; had the piece above the line been left out, from 12 (1.12 times as tall).
+    assert height(after) / height(before) == pytest.approx((40 - 7) / (40 - 15), rel=0.05)
+
+
+def test_only_a_mark_a_form_line_cut_off_stretches_a_line():
+    form = np.zeros((40, 30), bool)
+    form[10:12] = True  # a form line two rows thick, the line's digits below it from row 12
+    line, height = (5, 12, 25, 30), 18.0
+    cut_off = [8, 7, 12, 10]  # 3 rows above the form line: a loop's top
+    assert across_form_lines(line, [cut_off], height, form) == (5, 7, 25, 30)
+    assert across_form_lines(line, [[8, 2, 12, 10]], height, form) == line  # 8 rows: a piece of its own line
+    assert across_form_lines(line, [[26, 7, 29, 10]], height, form) == line  # beside the line, not over it
+    no_form = np.zeros_like(form)
+    assert across_form_lines(line, [cut_off], height, no_form) == line  # paper between: a speck, or a line above
+    assert across_form_lines(line, [[8, 9, 12, 12]], height, no_form) == line  # touching, nothing set aside between
+    assert across_form_lines(line, [[8, 31, 12, 34]], height, form) == line  # below, with paper between
+    form[30:32] = True  # a bottom line: a tail cut off under it stretches the line down
+    assert across_form_lines(line, [[8, 32, 12, 35]], height, form) == (5, 12, 25, 35)
 
 
 def test_upright_ones_on_paper_are_not_an_empty_comb():
