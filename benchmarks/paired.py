@@ -1,4 +1,4 @@
-"""Two readers compared picture by picture on the same pictures of ``reading_accuracy.py``, per category.
+"""Two readers compared picture by picture on the same pictures of benchmarks/reading_accuracy.py, per category.
 
     .venv/bin/python benchmarks/reading_accuracy.py --model A --validation --seed 1 --readings a.json
     .venv/bin/python benchmarks/reading_accuracy.py --model B --validation --seed 1 --readings b.json

@@ -152,6 +152,9 @@ def main() -> None:
         "--validation", action="store_true", help="every category from the validation digits (for tuning), no UCI"
     )
     args = parser.parse_args()
+    for option, out in (("--json", args.json), ("--readings", args.readings)):
+        if out and not Path(out).resolve().parent.is_dir():
+            parser.error(f"{option} {out}: no such folder to write to")  # before the run, not after it
     kinds = parse_kinds(args.kinds)
     if args.validation:
         kinds = [kind for kind in kinds if kind != "uci"]  # other writers: a measure, never tuned on

@@ -66,3 +66,9 @@ def test_paired_counts_the_pictures_only_one_run_read_and_tests_the_split(tmp_pa
     other = readings_file(tmp_path / "other.json", ["7"] * 10, seed=2)
     refused = run("benchmarks/paired.py", a, other)
     assert refused.returncode != 0 and "different pictures (seed differ)" in refused.stderr
+
+
+def test_an_output_in_a_missing_folder_is_refused_before_the_run(tmp_path):
+    refused = run("benchmarks/reading_accuracy.py", "--readings", str(tmp_path / "missing" / "readings.json"))
+    assert refused.returncode == 2 and "--readings" in refused.stderr and "no such folder" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -239,10 +239,10 @@ def test_a_digit_over_a_combs_top_line_is_read_whole():
     raised[7:30, 40:52] = 1  # a 0's ring, its top three rows above the top line (rows 10-11)
     raised[9:28, 42:50] = 0
     (before,), (after,) = found([photo(inside), photo(raised)])
-    height = lambda line: line.box[3] - line.box[1]  # noqa: E731
     # In ink rows, down to the ticks' foot at the bottom line (40): from 15 with every digit inside its box, from 7
     # with the ring over the top line; had the piece above the line been left out, from 12 (1.12 times as tall).
-    assert height(after) / height(before) == pytest.approx((40 - 7) / (40 - 15), rel=0.05)
+    height_before, height_after = (line.box[3] - line.box[1] for line in (before, after))
+    assert height_after / height_before == pytest.approx((40 - 7) / (40 - 15), rel=0.05)
 
 
 def test_only_a_mark_a_form_line_cut_off_stretches_a_line():

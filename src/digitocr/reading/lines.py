@@ -283,12 +283,11 @@ def straightened(images: np.ndarray, shears: np.ndarray) -> np.ndarray:
 def across_form_lines(
     line: tuple[int, int, int, int], boxes: list[list[int]], digit_height: float, form: np.ndarray
 ) -> tuple[int, int, int, int]:
-    """A line's box stretched over the marks (pieces shorter than ``MARK_HEIGHT_SHARE`` of a digit) that a form
-    line cut off its digits (``FORM_JOIN_ROWS``), given the picture's component boxes, digit height and form
-    lines (H, W) set aside."""
+    """A line's box stretched over the marks (``is_mark``) that a form line cut off its digits
+    (``FORM_JOIN_ROWS``), given the picture's component boxes, digit height and form lines (H, W) set aside."""
     x0, y0, x1, y1 = line
     for a, b, c, d in boxes:
-        if d - b >= MARK_HEIGHT_SHARE * digit_height or min(c, x1) <= max(a, x0):
+        if not is_mark((a, b, c, d), digit_height) or min(c, x1) <= max(a, x0):
             continue  # a piece that starts lines of its own, or not in the line's columns
         if d <= y0:
             between = form[d:y0, a:c]  # the rows between the piece above and the line
@@ -376,12 +375,18 @@ def _long_runs(mask: np.ndarray, limits: np.ndarray) -> np.ndarray | None:
     return form.reshape(mask.shape) & mask  # only the ink itself: the thickening only joined its pieces
 
 
+def is_mark(box: list[int] | tuple[int, ...], digit_height: float) -> bool:
+    """Whether a component (its box x0, y0, x1, y1) is a mark, shorter than ``MARK_HEIGHT_SHARE`` of a digit: it
+    neither starts a line nor stretches one (``group_lines``) unless a form line cut it off (``across_form_lines``)."""
+    return box[3] - box[1] < MARK_HEIGHT_SHARE * digit_height
+
+
 def group_lines(boxes: list[list[int]], digit_height: float) -> list[tuple[int, int, int, int]]:
     """Component boxes (x0, y0, x1, y1) of one picture -> the boxes of its lines, top to bottom.
 
     Components shorter than ``MARK_HEIGHT_SHARE`` of a digit (dots, dashes, specks) neither start a line nor
     stretch one; they are read inside the line they lie in."""
-    tall = [box for box in boxes if box[3] - box[1] >= MARK_HEIGHT_SHARE * digit_height]
+    tall = [box for box in boxes if not is_mark(box, digit_height)]
     lines: list[list[int]] = []
     for box in sorted(tall, key=lambda box: (box[1] + box[3]) / 2):
         for line in lines:
