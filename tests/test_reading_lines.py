@@ -323,6 +323,22 @@ def test_form_runs_longer_than_the_digits_are_set_aside():
     assert cleaned[0, 5, 20:30].all() and cleaned[0, 5:25, 10:14].all()
 
 
+def test_a_margin_broken_where_pale_rules_cross_it_is_set_aside_and_stacked_ones_are_not():
+    """A notebook's margin line loses a pixel or two where each pale rule (under the threshold) crosses it: the
+    pieces between are shorter than the run a margin must be, so it stayed, and a number beside it was read in one
+    line with it, the digits scaled to a fraction of the line's height (validation ruled pages read as nothing)."""
+    mask = np.zeros((2, 200, 200), bool)
+    mask[0, :, 20:22] = True
+    mask[0, 30::40, 20:22] = False  # a pale rule every 40 rows: pieces of 39 rows, less than half the page
+    mask[0, 100:120, 60:63] = mask[0, 100:120, 80:83] = True  # a number of 1s, 20 pixels tall
+    mask[1, 10:190, 50:53] = True  # ones written in lines down the page, 10 pixels tall and 2 rows apart
+    mask[1, 20::12, 50:53] = mask[1, 21::12, 50:53] = False
+    cleaned = without_form_lines(mask, np.array([20.0, 10.0]))
+    assert not cleaned[0, :, 20:22].any()
+    assert np.array_equal(cleaned[0, :, 40:], mask[0, :, 40:])
+    assert np.array_equal(cleaned[1], mask[1])
+
+
 def test_the_digit_height_is_the_digits_not_the_grains_around_it():
     """A photo of one digit whose grain passed the threshold: two dozen specks beside one digit 60 pixels tall. The
     plain median of the components was a speck's 2 pixels, and the digit's strokes were then set aside as form
