@@ -309,6 +309,21 @@ def test_a_straightened_line_reads_one_line_with_boxes_in_the_pictures_own_rows(
     assert y <= 40 + 3 * ys.min() + 3 and y + h >= 40 + 3 * (ys.max() + 1) - 3
 
 
+def test_a_tilted_number_at_the_side_of_a_wide_photo_is_straightened_in_the_picture():
+    """Sheared about the picture's middle column, a number near its right edge moved down by the shear times half
+    the picture's width, out of it: no line was left. Turned about the ink's own middle, it stays whole."""
+    number = tilted(number_ink(6), np.tan(np.radians(7)))  # climbing to the right: straightening moves it down
+    page = np.zeros((number.shape[0] + 6, 4 * number.shape[1]), np.float32)
+    page[-number.shape[0] - 2 : -2, -number.shape[1] - 2 : -2] = number  # the bottom right corner
+    (line,) = found([photo(page, enlarge=1, margin=4)])[0]
+    rows = np.flatnonzero((line.image > 0.5).any(1))
+    assert abs((rows[-1] - rows[0] + 1) - LINE_INK_HEIGHT) <= 2  # straight and whole
+    x, y, w, h = line.input_box(0, line.image.shape[1] // LINE_STRIDE - 1)
+    ys, xs = np.nonzero(page > 0.5)
+    assert x <= 4 + xs.min() + 1 and x + w >= 4 + xs.max() - 1
+    assert y <= 4 + ys.min() + 1 and y + h >= 4 + ys.max() - 1
+
+
 def test_an_empty_comb_photographed_askew_has_no_lines():
     assert found([photo(tilted(comb_ink(6, tick=12), np.tan(np.radians(6))))]) == [[]]
 
